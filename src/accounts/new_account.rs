@@ -1,0 +1,188 @@
+//! A new account, parsed once from raw input ("parse, don't validate").
+
+use crate::{
+    crypto::{PasswordError, PasswordHasher},
+    storage::{NewUser, StorageError, StoredUser, UserStore},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the {0} is already taken")]
+    Taken(&'static str),
+    #[error(transparent)]
+    Storage(StorageError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+impl From<StorageError> for AccountError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict(what) => Self::Taken(what),
+            other => Self::Storage(other),
+        }
+    }
+}
+
+/// NIST SP 800-63B: at least 8 characters; the upper bound keeps hashing bounded.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+#[derive(Debug)]
+pub struct NewAccount {
+    username: String,
+    email: String,
+    password: String,
+    display_name: Option<String>,
+    roles: Vec<String>,
+}
+
+impl NewAccount {
+    pub fn parse(
+        username: &str,
+        email: &str,
+        password: String,
+        display_name: Option<&str>,
+        roles: &[String],
+    ) -> Result<Self, AccountError> {
+        let bad = |m: &str| Err(AccountError::Invalid(m.to_owned()));
+        let username = username.trim();
+        if username.is_empty() || username.chars().count() > 64 {
+            return bad("a username must be 1 to 64 characters");
+        }
+        if username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        {
+            return bad("a username must not contain spaces, control characters or @");
+        }
+        let email = email.trim();
+        let valid_email = email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if !valid_email {
+            return bad("the email address is not valid (like name@example.com)");
+        }
+        if password.is_empty() {
+            return bad("the password is empty");
+        }
+        if password.chars().count() < PASSWORD_MIN_CHARS {
+            return bad("the password must be at least 8 characters");
+        }
+        if password.len() > PASSWORD_MAX_BYTES {
+            return bad("the password must be at most 1024 bytes");
+        }
+        let mut parsed_roles = Vec::new();
+        for role in roles {
+            let ok = !role.is_empty()
+                && role.len() <= 64
+                && role
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+            if !ok {
+                return Err(AccountError::Invalid(format!(
+                    "`{role}` is not a role name (letters, digits, _ - . : up to 64)"
+                )));
+            }
+            if !parsed_roles.contains(role) {
+                parsed_roles.push(role.clone());
+            }
+        }
+        Ok(Self {
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password,
+            display_name: display_name
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            roles: parsed_roles,
+        })
+    }
+}
+
+/// Hashes the password and stores the account.
+pub async fn create_account(
+    users: &UserStore,
+    hasher: &PasswordHasher,
+    account: NewAccount,
+) -> Result<StoredUser, AccountError> {
+    let password_hash = hasher.hash(account.password).await?;
+    Ok(users
+        .insert(NewUser {
+            username: account.username,
+            email: account.email,
+            email_verified: false,
+            password_hash,
+            display_name: account.display_name,
+            roles: account.roles,
+        })
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(u: &str, e: &str, p: &str) -> Result<NewAccount, AccountError> {
+        NewAccount::parse(u, e, p.into(), None, &[])
+    }
+
+    #[test]
+    fn a_well_formed_account_parses() {
+        assert!(parse("ada", "ada@example.com", "correct horse").is_ok());
+    }
+
+    #[test]
+    fn empty_short_and_oversized_passwords_are_refused() {
+        assert!(parse("ada", "ada@example.com", "").is_err());
+        assert!(parse("ada", "ada@example.com", "short").is_err());
+        assert!(parse("ada", "ada@example.com", &"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn malformed_usernames_and_emails_are_refused() {
+        for (u, e) in [
+            ("", "a@b.c"),
+            ("a b", "a@b.c"),
+            ("a@b", "a@b.c"),
+            ("ada", "nope"),
+            ("ada", "@b.c"),
+            ("ada", "a@b"),
+            ("ada", "a@b.c d"),
+        ] {
+            assert!(parse(u, e, "correct horse").is_err(), "{u} {e}");
+        }
+    }
+
+    #[test]
+    fn role_names_are_checked_and_deduplicated() {
+        let ok = NewAccount::parse(
+            "ada",
+            "ada@example.com",
+            "correct horse".into(),
+            None,
+            &["admin".into(), "admin".into()],
+        )
+        .expect("valid");
+        assert_eq!(ok.roles, vec!["admin"]);
+        assert!(
+            NewAccount::parse(
+                "ada",
+                "ada@example.com",
+                "correct horse".into(),
+                None,
+                &["ad min".into()]
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! argon2id password hashing, off the async runtime and bounded, so that a flood of
+//! logins queues (up to a limit, then is refused) instead of exhausting memory.
+
+use std::sync::Arc;
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{
+        PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
+    },
+};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Every hashing slot is busy and the queue is full: try again later.
+    #[error("too many password checks at once")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// OWASP's argon2id parameters: 19 MiB, 2 passes, 1 lane.
+fn argon2() -> Argon2<'static> {
+    match Params::new(19 * 1024, 2, 1, None) {
+        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        Err(_) => Argon2::default(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    /// Hashing slots: how many run at once.
+    workers: Arc<Semaphore>,
+    /// Slots plus the queue: past this, refuse.
+    admission: Arc<Semaphore>,
+    /// A real hash of nothing anyone knows, checked for unknown users so that the time
+    /// a login takes does not say whether the user exists.
+    dummy: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new(concurrency: usize, queue: usize) -> Result<Self, PasswordError> {
+        let concurrency = concurrency.max(1);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy = argon2()
+            .hash_password(super::random::secret().as_bytes(), &salt)
+            .map_err(|e| PasswordError::Internal(e.to_string()))?
+            .to_string();
+        Ok(Self {
+            workers: Arc::new(Semaphore::new(concurrency)),
+            admission: Arc::new(Semaphore::new(concurrency + queue)),
+            dummy: dummy.into(),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
+        let _slot = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Busy)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| PasswordError::Internal(e.to_string()))
+    }
+
+    /// A new argon2id PHC string for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| PasswordError::Internal(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Checks `password` against `phc`, or against the dummy hash when there is no user,
+    /// taking the same time either way. False for a malformed stored hash.
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
+        let ok = self
+            .run(move || match PasswordHash::new(&phc) {
+                Ok(parsed) => argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+                Err(_) => false,
+            })
+            .await?;
+        Ok(ok && known)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_is_argon2id_with_owasp_parameters_and_verifies() {
+        let h = PasswordHasher::new(2, 4).expect("hasher");
+        let phc = h.hash("correct horse".into()).await.expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(
+            h.verify("correct horse".into(), Some(phc.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !h.verify("wrong horse".into(), Some(phc))
+                .await
+                .expect("verify")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies_and_a_malformed_hash_is_false() {
+        let h = PasswordHasher::new(1, 1).expect("hasher");
+        assert!(!h.verify("anything".into(), None).await.expect("verify"));
+        assert!(
+            !h.verify("x".into(), Some("not-a-hash".into()))
+                .await
+                .expect("verify")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_not_grown() {
+        let h = PasswordHasher::new(1, 0).expect("hasher");
+        let busy = h
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .expect("take the only slot");
+        assert!(matches!(h.hash("x".into()).await, Err(PasswordError::Busy)));
+        drop(busy);
+        assert!(h.hash("x".into()).await.is_ok());
+    }
+}

@@ -1,0 +1,30 @@
+//! Unguessable values from the operating system's RNG.
+
+use rand::{RngCore, rngs::OsRng};
+
+/// `bytes` random bytes, base64url without padding.
+pub fn token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    super::b64url(&buf)
+}
+
+/// A 256-bit secret: codes, client secrets, CSRF tokens.
+pub fn secret() -> String {
+    token(32)
+}
+
+/// A 128-bit identifier: jti, grant and session ids, client ids.
+pub fn id() -> String {
+    token(16)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_256_bits_and_differ() {
+        let (a, b) = (super::secret(), super::secret());
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+    }
+}

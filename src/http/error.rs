@@ -1,0 +1,70 @@
+//! The two error shapes at the edge: an RFC 6749 section 5.2 JSON error for machines,
+//! and an HTML page for people (`pages::PageError`). Internal causes are logged once,
+//! in `oidc::Error::into_oauth`, and never sent.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::oidc::error::{Error, ErrorCode, OAuthError};
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// Headers every token, introspection and error response carries (RFC 6749 section 5.1).
+pub fn no_store(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The `WWW-Authenticate` challenge: Basic for client authentication (RFC 6749
+/// section 5.2), Bearer for resource requests (RFC 6750 section 3).
+fn challenge(e: &OAuthError) -> Option<String> {
+    let quoted = e.description.replace(['"', '\\'], "'");
+    match e.code {
+        ErrorCode::InvalidClient => Some(r#"Basic realm="portcullis", charset="UTF-8""#.into()),
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+            r#"Bearer realm="portcullis", error="{}", error_description="{quoted}""#,
+            e.code.as_str()
+        )),
+        _ => None,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
+        let mut response = (status_of(self.code), Json(body)).into_response();
+        if let Some(c) = challenge(&self).and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        no_store(&mut response);
+        response
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.into_oauth().into_response()
+    }
+}

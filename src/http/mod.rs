@@ -1,0 +1,34 @@
+//! The only module that knows axum: routes, extractors, and the two error shapes
+//! (RFC 6749 JSON for machines, an HTML page for people).
+
+use axum::{Router, routing::get};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::AppState;
+
+pub mod error;
+pub mod extract;
+mod health;
+pub mod middleware;
+pub mod pages;
+pub mod protocol;
+
+/// Bodies larger than this are refused with 413 before a handler reads them; no form
+/// or token request of ours comes near it.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of Portcullis, with its middleware, over `state`.
+pub fn build_router(state: AppState) -> Router {
+    let pages = pages::router(&state);
+    Router::new()
+        .merge(protocol::router())
+        .merge(pages)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/portcullis.css", get(pages::assets::stylesheet))
+        .fallback(pages::not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(middleware::trace_layer())
+        .with_state(state)
+}

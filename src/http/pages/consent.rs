@@ -1,0 +1,141 @@
+//! The consent page.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Query, State, rejection::FormRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{PageError, csrf, flow, render};
+use crate::{AppState, oidc::scopes, storage::now};
+
+pub struct ScopeLine {
+    pub title: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub csrf: String,
+    pub request: String,
+    pub client_name: String,
+    pub username: String,
+    pub scopes: Vec<ScopeLine>,
+}
+
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    request: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// `GET /consent`: what the app asks for, in plain words.
+pub async fn consent_page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<ConsentQuery>,
+) -> Result<Response, PageError> {
+    let p = flow::pending(&session, &q.request).await?;
+    let Some(who) = flow::signed_in(&session).await? else {
+        return flow::proceed(&state, &session, &q.request).await;
+    };
+    let username = state
+        .store
+        .users
+        .find_by_id(who.user_id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    let scopes = p
+        .request
+        .scopes
+        .iter()
+        .map(|s| {
+            let (title, detail) = scopes::describe(s);
+            ScopeLine { title, detail }
+        })
+        .collect();
+    let page = ConsentPage {
+        csrf: csrf::token(&session).await?,
+        request: q.request,
+        client_name: p.request.client_name,
+        username,
+        scopes,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /consent`: allow remembers the grant and continues; deny tells the app
+/// `access_denied` (RFC 6749 section 4.1.2.1).
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<ConsentForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Err(PageError::bad_request(
+            "Something went wrong",
+            "The form could not be read. Please try again.",
+        ));
+    };
+    csrf::check(&session, form.csrf.as_deref()).await?;
+    let p = flow::pending(&session, &form.request).await?;
+    let Some(who) = flow::signed_in(&session).await? else {
+        return flow::proceed(&state, &session, &form.request).await;
+    };
+    match form.decision.as_str() {
+        "allow" => {
+            let existing = state
+                .store
+                .grants
+                .consented_scope(who.user_id, &p.request.client_id)
+                .await?
+                .unwrap_or_default();
+            let mut all: Vec<String> = existing
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            for s in &p.request.scopes {
+                if !all.contains(s) {
+                    all.push(s.clone());
+                }
+            }
+            state
+                .store
+                .grants
+                .save_consent(
+                    who.user_id,
+                    &p.request.client_id,
+                    &scopes::join(&all),
+                    now(),
+                )
+                .await?;
+            flow::update(&session, &form.request, |p| p.consented = true).await?;
+            flow::proceed(&state, &session, &form.request).await
+        }
+        "deny" => {
+            flow::forget(&session, &form.request).await?;
+            Ok(flow::error_to_client(
+                &state,
+                &p.request
+                    .error("access_denied", "the user denied the request"),
+            ))
+        }
+        _ => Ok(Redirect::to(&flow::page_url("/consent", &form.request)).into_response()),
+    }
+}

@@ -1,0 +1,228 @@
+//! The sign-in flow between pages: pending authorization requests kept in the browser
+//! session, and the one function that decides the next step — sign in, consent, or a
+//! code back to the app.
+
+use std::collections::HashMap;
+
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::PageError;
+use crate::{
+    AppState,
+    accounts::AuthenticatedUser,
+    crypto::random,
+    oidc::{
+        authorize::{AuthorizationRequest, ErrorRedirect, Prompt},
+        grant::Grants,
+        scopes,
+    },
+    storage::now,
+};
+
+const PENDING: &str = "pending";
+const AUTH: &str = "auth";
+/// Sign-ins started in other tabs that we keep; older ones are dropped.
+const MAX_PENDING: usize = 8;
+
+/// An authorization request waiting for the person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub request: AuthorizationRequest,
+    /// Signed in during this request: satisfies `prompt=login` and `max_age`.
+    pub signed_in: bool,
+    /// Consented during this request.
+    pub consented: bool,
+}
+
+fn session_failed(e: tower_sessions::session::Error) -> PageError {
+    tracing::error!(error = %e, "browser session failure");
+    PageError::unavailable()
+}
+
+async fn pending_map(session: &Session) -> Result<HashMap<String, Pending>, PageError> {
+    Ok(session
+        .get(PENDING)
+        .await
+        .map_err(session_failed)?
+        .unwrap_or_default())
+}
+
+/// Keeps `request` in the session; returns its id.
+pub async fn remember(
+    session: &Session,
+    request: AuthorizationRequest,
+) -> Result<String, PageError> {
+    let mut map = pending_map(session).await?;
+    while map.len() >= MAX_PENDING {
+        let oldest = map
+            .iter()
+            .min_by_key(|(_, p)| p.request.received_at)
+            .map(|(k, _)| k.clone());
+        match oldest {
+            Some(k) => map.remove(&k),
+            None => break,
+        };
+    }
+    let id = random::id();
+    map.insert(
+        id.clone(),
+        Pending {
+            request,
+            signed_in: false,
+            consented: false,
+        },
+    );
+    session.insert(PENDING, map).await.map_err(session_failed)?;
+    Ok(id)
+}
+
+pub async fn pending(session: &Session, id: &str) -> Result<Pending, PageError> {
+    pending_map(session).await?.remove(id).ok_or_else(|| {
+        PageError::bad_request(
+            "This sign-in has expired",
+            "We could not find the sign-in you started. Go back to the app and try again.",
+        )
+    })
+}
+
+pub async fn update(
+    session: &Session,
+    id: &str,
+    f: impl FnOnce(&mut Pending),
+) -> Result<(), PageError> {
+    let mut map = pending_map(session).await?;
+    if let Some(p) = map.get_mut(id) {
+        f(p);
+    }
+    session.insert(PENDING, map).await.map_err(session_failed)
+}
+
+pub async fn forget(session: &Session, id: &str) -> Result<(), PageError> {
+    let mut map = pending_map(session).await?;
+    map.remove(id);
+    session.insert(PENDING, map).await.map_err(session_failed)
+}
+
+/// The person signed in to this browser, if any.
+pub async fn signed_in(session: &Session) -> Result<Option<AuthenticatedUser>, PageError> {
+    session.get(AUTH).await.map_err(session_failed)
+}
+
+/// Records a sign-in under a fresh session id (no session fixation).
+pub async fn sign_in(session: &Session, who: &AuthenticatedUser) -> Result<(), PageError> {
+    session.cycle_id().await.map_err(session_failed)?;
+    session.insert(AUTH, who).await.map_err(session_failed)
+}
+
+/// Ends the browser session: the record is deleted and the cookie expires.
+pub async fn sign_out(session: &Session) -> Result<(), PageError> {
+    session.flush().await.map_err(session_failed)
+}
+
+/// One of our pages for the pending request `id`.
+pub fn page_url(path: &str, id: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("{path}?request={id}")
+}
+
+/// A redirect to the client carrying an error.
+pub fn error_to_client(state: &AppState, e: &ErrorRedirect) -> Response {
+    match e.to_url(state.config.issuer.as_str()) {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => PageError::bad_request(
+            "Something is wrong with this app",
+            "The app's return address is not usable.",
+        )
+        .into_response(),
+    }
+}
+
+/// Moves the request `id` forward: to the login page, the consent page, or back to
+/// the app with a code or an error.
+pub async fn proceed(state: &AppState, session: &Session, id: &str) -> Result<Response, PageError> {
+    let p = pending(session, id).await?;
+    let req = &p.request;
+    let now = now();
+
+    let mut who = signed_in(session).await?;
+    if let Some(w) = &who {
+        let active = state
+            .store
+            .users
+            .find_by_id(w.user_id)
+            .await?
+            .is_some_and(|u| !u.disabled);
+        if !active {
+            sign_out(session).await?;
+            remember_again(session, id, &p).await?;
+            who = None;
+        }
+    }
+    let must_sign_in = match &who {
+        None => true,
+        Some(_) if p.signed_in => false,
+        Some(w) => {
+            req.prompt == Prompt::Login || req.max_age.is_some_and(|max| now - w.auth_time > max)
+        }
+    };
+    if must_sign_in {
+        if req.prompt == Prompt::None {
+            forget(session, id).await?;
+            return Ok(error_to_client(
+                state,
+                &req.error("login_required", "the user is not signed in"),
+            ));
+        }
+        return Ok(Redirect::to(&page_url("/login", id)).into_response());
+    }
+    let Some(who) = who else {
+        return Ok(Redirect::to(&page_url("/login", id)).into_response());
+    };
+
+    let needs_consent = !req.first_party
+        && !p.consented
+        && (req.prompt == Prompt::Consent
+            || !state
+                .store
+                .grants
+                .consented_scope(who.user_id, &req.client_id)
+                .await?
+                .is_some_and(|granted| scopes::covers(&granted, &req.scopes)));
+    if needs_consent {
+        if req.prompt == Prompt::None {
+            forget(session, id).await?;
+            return Ok(error_to_client(
+                state,
+                &req.error("consent_required", "the user has not granted these scopes"),
+            ));
+        }
+        return Ok(Redirect::to(&page_url("/consent", id)).into_response());
+    }
+
+    let grants = Grants {
+        store: &state.store,
+        keys: &state.keys,
+        config: &state.config,
+    };
+    let code = grants.issue_code(req, &who).await.map_err(|e| {
+        tracing::error!(error = %e, "issuing a code failed");
+        PageError::unavailable()
+    })?;
+    forget(session, id).await?;
+    match req.code_redirect(&code, state.config.issuer.as_str()) {
+        Some(url) => Ok(Redirect::to(&url).into_response()),
+        None => Err(PageError::bad_request(
+            "Something is wrong with this app",
+            "The app's return address is not usable.",
+        )),
+    }
+}
+
+/// After a session is flushed, puts the pending request back under the same id.
+async fn remember_again(session: &Session, id: &str, p: &Pending) -> Result<(), PageError> {
+    let mut map = HashMap::new();
+    map.insert(id.to_owned(), p.clone());
+    session.insert(PENDING, map).await.map_err(session_failed)
+}

@@ -1,0 +1,154 @@
+//! The sign-in page.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Query, State, rejection::FormRejection},
+    http::StatusCode,
+    response::Response,
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{MessagePage, PageError, csrf, flow, render};
+use crate::{
+    AppState,
+    accounts::{self, LoginError},
+    crypto::PasswordError,
+};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub request: Option<String>,
+    pub client_name: Option<String>,
+    pub login: String,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    request: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    request: Option<String>,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `GET /login`: the form, for a pending authorization request or on its own.
+pub async fn login_page(
+    State(_state): State<AppState>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let (client_name, login) = match &q.request {
+        Some(id) => {
+            let p = flow::pending(&session, id).await?;
+            (
+                Some(p.request.client_name),
+                p.request.login_hint.unwrap_or_default(),
+            )
+        }
+        None => (None, String::new()),
+    };
+    let page = LoginPage {
+        csrf: csrf::token(&session).await?,
+        request: q.request,
+        client_name,
+        login,
+        error: None,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /login`: checks the password, then continues the pending request.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Err(PageError::bad_request(
+            "Sign-in failed",
+            "The form could not be read. Please try again.",
+        ));
+    };
+    csrf::check(&session, form.csrf.as_deref()).await?;
+    let client_name = match &form.request {
+        Some(id) => Some(flow::pending(&session, id).await?.request.client_name),
+        None => None,
+    };
+    let retry = |status: StatusCode, error: &'static str, csrf: String| {
+        let page = LoginPage {
+            csrf,
+            request: form.request.clone(),
+            client_name: client_name.clone(),
+            login: form.login.clone(),
+            error: Some(error),
+        };
+        render(status, &page)
+    };
+    if form.login.trim().is_empty() || form.password.is_empty() {
+        return Ok(retry(
+            StatusCode::BAD_REQUEST,
+            "Enter your username or email and your password.",
+            csrf::token(&session).await?,
+        ));
+    }
+    let outcome = accounts::login(
+        &state.store.users,
+        &state.hasher,
+        &form.login,
+        form.password.clone(),
+    )
+    .await;
+    let who = match outcome {
+        Ok(who) => who,
+        Err(LoginError::InvalidCredentials) => {
+            return Ok(retry(
+                StatusCode::BAD_REQUEST,
+                "That username or password is not right. Check them and try again.",
+                csrf::token(&session).await?,
+            ));
+        }
+        Err(LoginError::Disabled) => {
+            return Ok(retry(
+                StatusCode::FORBIDDEN,
+                "This account is disabled. Contact your administrator.",
+                csrf::token(&session).await?,
+            ));
+        }
+        Err(LoginError::Password(PasswordError::Busy)) => {
+            return Ok(retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many people are signing in right now. Wait a moment and try again.",
+                csrf::token(&session).await?,
+            ));
+        }
+        Err(LoginError::Password(e)) => return Err(e.into()),
+        Err(LoginError::Storage(e)) => return Err(e.into()),
+    };
+    flow::sign_in(&session, &who).await?;
+    match form.request {
+        Some(id) => {
+            flow::update(&session, &id, |p| p.signed_in = true).await?;
+            flow::proceed(&state, &session, &id).await
+        }
+        None => Ok(render(
+            StatusCode::OK,
+            &MessagePage {
+                title: "You are signed in".into(),
+                message: "You can close this page and return to your app.".into(),
+            },
+        )),
+    }
+}

@@ -1,0 +1,73 @@
+//! The authorization endpoint.
+
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use tower_sessions::Session;
+
+use crate::{
+    AppState,
+    http::{
+        extract::parse_form,
+        pages::{PageError, flow},
+    },
+    oidc::authorize::{AuthorizeError, RawParams, validate},
+    storage::now,
+};
+
+/// `GET /authorize` — RFC 6749 section 4.1.1, OIDC Core section 3.1.2.1.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    authorize(&state, &session, RawParams(params)).await
+}
+
+/// `POST /authorize` — OIDC Core section 3.1.2.1: the same request as a form.
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return PageError::bad_request(
+            "This sign-in link is not valid",
+            "The app sent a request we cannot read.",
+        )
+        .into_response();
+    }
+    authorize(&state, &session, parse_form(&body)).await
+}
+
+async fn authorize(state: &AppState, session: &Session, params: RawParams) -> Response {
+    let client = match params.one("client_id") {
+        Ok(Some(id)) if id.len() <= 256 => match state.store.clients.find_by_client_id(id).await {
+            Ok(c) => c,
+            Err(e) => return PageError::from(e).into_response(),
+        },
+        _ => None,
+    };
+    let request = match validate(&params, client.as_ref(), now()) {
+        Ok(r) => r,
+        Err(AuthorizeError::Unredirectable(message)) => {
+            return PageError::bad_request("This sign-in link is not valid", message)
+                .into_response();
+        }
+        Err(AuthorizeError::Redirect(e)) => return flow::error_to_client(state, &e),
+    };
+    let id = match flow::remember(session, request).await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    flow::proceed(state, session, &id)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}

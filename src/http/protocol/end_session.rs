@@ -1,0 +1,154 @@
+//! RP-initiated logout.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use tower_sessions::Session;
+
+use crate::{
+    AppState,
+    http::{
+        extract::parse_form,
+        pages::{MessagePage, PageError, csrf, flow, render},
+    },
+    oidc::{
+        authorize::{RawParams, redirect_with},
+        tokens,
+    },
+};
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    pub csrf: String,
+    pub client_name: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+/// `GET /logout` — OpenID Connect RP-Initiated Logout 1.0 section 2.
+pub async fn end_session_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    end_session(&state, &session, RawParams(params), false)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /logout` — the same request as a form, or our own confirmation form.
+pub async fn end_session_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return PageError::bad_request("Sign-out failed", "The request could not be read.")
+            .into_response();
+    }
+    end_session(&state, &session, parse_form(&body), true)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn invalid(message: &'static str) -> PageError {
+    PageError::bad_request("This sign-out link is not valid", message)
+}
+
+async fn end_session(
+    state: &AppState,
+    session: &Session,
+    params: RawParams,
+    posted: bool,
+) -> Result<Response, PageError> {
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|_| invalid("A value was sent more than once."))
+    };
+    let hint = match one("id_token_hint")? {
+        None => None,
+        // An expired ID token is still a good hint (section 2: the OP should accept it).
+        Some(t) => Some(
+            tokens::verify(&state.keys, state.config.issuer.as_str(), t, "JWT")
+                .await
+                .ok_or_else(|| invalid("The app sent a sign-out request we could not verify."))?,
+        ),
+    };
+    let hinted_client = hint.as_ref().and_then(|h| match h.claims.get("aud") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+        _ => None,
+    });
+    let client_id = match (one("client_id")?, hinted_client) {
+        (Some(sent), Some(hinted)) if sent != hinted => {
+            return Err(invalid("The sign-out request names two different apps."));
+        }
+        (Some(sent), _) => Some(sent.to_owned()),
+        (None, hinted) => hinted,
+    };
+    let client = match &client_id {
+        Some(id) if id.len() <= 256 => state.store.clients.find_by_client_id(id).await?,
+        _ => None,
+    };
+    let redirect = match one("post_logout_redirect_uri")? {
+        None => None,
+        Some(uri) => {
+            let registered = client
+                .as_ref()
+                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+            if !registered {
+                return Err(invalid(
+                    "The app asked to send you to an address it has not registered.",
+                ));
+            }
+            Some(uri.to_owned())
+        }
+    };
+    let logout_state = one("state")?.filter(|s| s.len() <= 2048).map(str::to_owned);
+
+    // Without proof that the app sent this request, ask the person first, so that a
+    // link on another site cannot sign them out.
+    let confirmed = posted && one("confirm")? == Some("yes");
+    if confirmed {
+        csrf::check(session, one("csrf")?).await?;
+    }
+    if hint.is_none() && !confirmed {
+        let page = LogoutPage {
+            csrf: csrf::token(session).await?,
+            client_name: client.as_ref().map(|c| c.name.clone()),
+            client_id: client.as_ref().map(|c| c.client_id.clone()),
+            post_logout_redirect_uri: redirect,
+            state: logout_state,
+        };
+        return Ok(render(StatusCode::OK, &page));
+    }
+
+    flow::sign_out(session).await?;
+    if let Some(uri) = redirect {
+        let params: Vec<(&str, &str)> = logout_state
+            .as_deref()
+            .map(|s| vec![("state", s)])
+            .unwrap_or_default();
+        if let Some(url) = redirect_with(&uri, &params) {
+            return Ok(Redirect::to(&url).into_response());
+        }
+    }
+    Ok(render(
+        StatusCode::OK,
+        &MessagePage {
+            title: "You have signed out".into(),
+            message: "You are no longer signed in here. You can close this page.".into(),
+        },
+    ))
+}

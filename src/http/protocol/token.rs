@@ -1,0 +1,80 @@
+//! The token endpoint.
+
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    AppState,
+    http::{
+        error::no_store,
+        extract::{FormParams, authenticate_client},
+        middleware::cors,
+    },
+    oidc::{
+        error::{Error, OAuthError},
+        grant::Grants,
+    },
+};
+
+/// `POST /token` — RFC 6749 sections 3.2, 4.1.3, 4.4 and 6; OIDC Core section 3.1.3;
+/// RFC 7636 section 4.5.
+pub async fn token_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<FormParams, OAuthError>,
+) -> Response {
+    let params = match form {
+        Ok(FormParams(p)) => p,
+        Err(e) => return e.into_response(),
+    };
+    let client = match authenticate_client(&state, &headers, &params, true).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let grants = Grants {
+        store: &state.store,
+        keys: &state.keys,
+        config: &state.config,
+    };
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|e| Error::from(OAuthError::invalid_request(e)))
+    };
+    let result = async {
+        match one("grant_type")? {
+            Some("authorization_code") => {
+                grants
+                    .exchange_code(
+                        &client,
+                        one("code")?,
+                        one("redirect_uri")?,
+                        one("code_verifier")?,
+                    )
+                    .await
+            }
+            Some("refresh_token") => {
+                grants
+                    .refresh(&client, one("refresh_token")?, one("scope")?)
+                    .await
+            }
+            Some("client_credentials") => grants.client_credentials(&client, one("scope")?).await,
+            Some(_) => {
+                Err(OAuthError::unsupported_grant_type("this grant type is not supported").into())
+            }
+            None => Err(OAuthError::invalid_request("grant_type is required").into()),
+        }
+    }
+    .await;
+    let mut response = match result {
+        Ok(tokens) => Json(tokens).into_response(),
+        Err(e) => e.into_response(),
+    };
+    no_store(&mut response);
+    cors::allow(&mut response, &headers, Some(&client));
+    response
+}

@@ -1,0 +1,108 @@
+//! The userinfo endpoint.
+
+use axum::{
+    Json,
+    extract::{Request, State},
+    http::{HeaderMap, Method, header},
+    response::{IntoResponse, Response},
+};
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    http::{
+        error::no_store,
+        extract::{FormParams, bearer_token},
+        middleware::cors,
+    },
+    oidc::{
+        error::{Error, OAuthError},
+        tokens::{self, ACCESS_TOKEN_TYP},
+    },
+    storage::now,
+};
+
+/// `GET` and `POST /userinfo` — OIDC Core section 5.3; bearer token per RFC 6750.
+pub async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = if request.method() == Method::POST && is_form {
+        match <FormParams as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+        {
+            Ok(FormParams(p)) => Some(p),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
+    let result = claims(&state, &headers, form.as_ref()).await;
+    let (mut response, client_id) = match result {
+        Ok((claims, client_id)) => (Json(claims).into_response(), Some(client_id)),
+        Err(e) => (e.into_response(), None),
+    };
+    no_store(&mut response);
+    if headers.contains_key(header::ORIGIN)
+        && let Some(id) = client_id
+    {
+        let client = state
+            .store
+            .clients
+            .find_by_client_id(&id)
+            .await
+            .ok()
+            .flatten();
+        cors::allow(&mut response, &headers, client.as_ref());
+    }
+    response
+}
+
+async fn claims(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Option<&crate::oidc::authorize::RawParams>,
+) -> Result<(serde_json::Map<String, serde_json::Value>, String), Error> {
+    let token = bearer_token(headers, form)?
+        .ok_or_else(|| OAuthError::invalid_token("no access token was sent"))?;
+    let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
+    let now = now();
+    let verified = tokens::verify(
+        &state.keys,
+        state.config.issuer.as_str(),
+        &token,
+        ACCESS_TOKEN_TYP,
+    )
+    .await
+    .ok_or_else(invalid)?;
+    if verified.is_expired(now) {
+        return Err(invalid().into());
+    }
+    let jti = verified.str("jti").ok_or_else(invalid)?;
+    if !state.store.grants.access_token_is_live(jti, now).await? {
+        return Err(invalid().into());
+    }
+    let scopes: Vec<String> = verified
+        .str("scope")
+        .unwrap_or("")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(
+            OAuthError::insufficient_scope("the access token lacks the openid scope").into(),
+        );
+    }
+    let user_id = verified
+        .str("sub")
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(invalid)?;
+    let user = match state.store.users.find_by_id(user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(invalid().into()),
+    };
+    let client_id = verified.str("client_id").unwrap_or_default().to_owned();
+    Ok((tokens::user_claims(&user, &scopes), client_id))
+}

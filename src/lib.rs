@@ -1,0 +1,14 @@
+//! Portcullis: an OpenID Connect provider. `build_router` is the one wiring that the
+//! binary and every test use.
+
+pub mod accounts;
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod oidc;
+pub mod storage;
+
+pub use app::{AppState, serve};
+pub use http::build_router;

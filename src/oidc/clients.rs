@@ -1,0 +1,243 @@
+//! Client registration rules (RFC 6749 section 2, RFC 9700 section 4.1) and client
+//! authentication with a shared secret.
+
+use url::Url;
+
+use crate::{
+    crypto::{constant_time_eq, random, sha256_b64url},
+    storage::{NewClient, StoredClient},
+};
+
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, RegistrationError> {
+    Err(RegistrationError::Invalid(message.into()))
+}
+
+/// What an admin asks for when registering a client.
+#[derive(Debug, Default)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+}
+
+/// A registration ready to store, and the secret to show once (confidential clients).
+#[derive(Debug)]
+pub struct Registered {
+    pub client: NewClient,
+    pub secret: Option<String>,
+}
+
+/// Checks a redirect URI: absolute, no fragment (RFC 6749 section 3.1.2), https — or
+/// http only on a loopback host, or a private-use scheme for native apps (RFC 8252,
+/// RFC 9700 section 2.1). Compared later as an exact string.
+pub fn check_redirect_uri(raw: &str) -> Result<(), RegistrationError> {
+    let url = match Url::parse(raw) {
+        Ok(u) => u,
+        Err(_) => return invalid(format!("redirect URI `{raw}` is not an absolute URI")),
+    };
+    if raw.contains('#') {
+        return invalid(format!("redirect URI `{raw}` must not have a fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if !loopback {
+                return invalid(format!(
+                    "redirect URI `{raw}` uses http on a non-loopback host; use https"
+                ));
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" => {
+            return invalid(format!("redirect URI `{raw}` has a forbidden scheme"));
+        }
+        _ => {}
+    }
+    if url.cannot_be_a_base() && !raw.contains(":/") {
+        return invalid(format!("redirect URI `{raw}` is not a usable URI"));
+    }
+    Ok(())
+}
+
+impl ClientRegistration {
+    pub fn register(self) -> Result<Registered, RegistrationError> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            return invalid("a client name must be 1 to 100 characters");
+        }
+        let mut grant_types = Vec::new();
+        for g in &self.grant_types {
+            if !GRANT_TYPES.contains(&g.as_str()) {
+                return invalid(format!(
+                    "unknown grant type `{g}` (known: {})",
+                    GRANT_TYPES.join(", ")
+                ));
+            }
+            if !grant_types.contains(g) {
+                grant_types.push(g.clone());
+            }
+        }
+        if grant_types.is_empty() {
+            grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+        }
+        if self.public && grant_types.iter().any(|g| g == "client_credentials") {
+            return invalid("a public client cannot use client_credentials: it has no secret");
+        }
+        let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+        if uses_code && self.redirect_uris.is_empty() {
+            return invalid("a client using authorization_code needs at least one --redirect-uri");
+        }
+        if grant_types.iter().any(|g| g == "refresh_token") && !uses_code {
+            return invalid("refresh_token needs authorization_code too");
+        }
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            check_redirect_uri(uri)?;
+        }
+        let scopes = if self.scopes.is_empty() {
+            super::scopes::DEFAULT_ALLOWED
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            let joined = self.scopes.join(" ");
+            match super::scopes::parse(&joined) {
+                Some(s) if !s.is_empty() => s,
+                _ => {
+                    return invalid(
+                        "a scope must be printable ASCII without spaces, quotes or backslashes",
+                    );
+                }
+            }
+        };
+        let secret = (!self.public).then(random::secret);
+        let client = NewClient {
+            client_id: random::id(),
+            secret_hash: secret.as_deref().map(|s| sha256_b64url(s.as_bytes())),
+            name,
+            redirect_uris: dedup(self.redirect_uris),
+            post_logout_redirect_uris: dedup(self.post_logout_redirect_uris),
+            grant_types,
+            public: self.public,
+            token_endpoint_auth_method: if self.public {
+                "none"
+            } else {
+                "client_secret_basic"
+            }
+            .into(),
+            allowed_scopes: scopes,
+            first_party: self.first_party,
+        };
+        Ok(Registered { client, secret })
+    }
+}
+
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Whether `secret` is this confidential client's secret, in constant time.
+pub fn secret_matches(client: &StoredClient, secret: &str) -> bool {
+    match &client.secret_hash {
+        Some(hash) => {
+            constant_time_eq(sha256_b64url(secret.as_bytes()).as_bytes(), hash.as_bytes())
+        }
+        None => false,
+    }
+}
+
+pub fn allows_grant(client: &StoredClient, grant_type: &str) -> bool {
+    client.grant_types.iter().any(|g| g == grant_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(uris: &[&str]) -> ClientRegistration {
+        ClientRegistration {
+            name: "App".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_confidential_client_gets_a_256_bit_secret_stored_as_its_hash() {
+        let r = reg(&["https://app.example.com/cb"])
+            .register()
+            .expect("valid");
+        let secret = r.secret.expect("confidential");
+        assert_eq!(secret.len(), 43);
+        assert_eq!(
+            r.client.grant_types,
+            vec!["authorization_code", "refresh_token"]
+        );
+        assert_eq!(r.client.token_endpoint_auth_method, "client_secret_basic");
+        assert_ne!(r.client.secret_hash.as_deref(), Some(secret.as_str()));
+    }
+
+    #[test]
+    fn relative_fragment_and_dangerous_redirect_uris_are_refused() {
+        for bad in [
+            "/cb",
+            "https://app.example.com/cb#x",
+            "javascript:alert(1)",
+            "http://app.example.com/cb",
+            "data:text/html,x",
+        ] {
+            assert!(reg(&[bad]).register().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_http_and_private_use_schemes_are_allowed() {
+        for good in [
+            "http://127.0.0.1:3000/cb",
+            "http://localhost/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(reg(&[good]).register().is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn unknown_grant_types_and_secretless_client_credentials_are_refused() {
+        let mut r = reg(&["https://a.example/cb"]);
+        r.grant_types = vec!["password".into()];
+        assert!(r.register().is_err());
+        let mut r = reg(&[]);
+        r.public = true;
+        r.grant_types = vec!["client_credentials".into()];
+        assert!(r.register().is_err());
+    }
+
+    #[test]
+    fn a_client_credentials_client_needs_no_redirect_uri() {
+        let mut r = reg(&[]);
+        r.grant_types = vec!["client_credentials".into()];
+        assert!(r.register().is_ok());
+        assert!(reg(&[]).register().is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! The protocol's rules, with no HTTP and no SQL in them: client registration,
+//! scopes and claims, validated authorization requests, PKCE, grants and token minting.
+
+pub mod authorize;
+pub mod clients;
+pub mod error;
+pub mod grant;
+pub mod pkce;
+pub mod scopes;
+pub mod tokens;

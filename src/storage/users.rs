@@ -1,0 +1,171 @@
+//! The `users` table: people who sign in.
+
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, Result, StorageError, now, on_db, unique_violation};
+
+/// A person as the rest of Portcullis sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredUser {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    username: String,
+    email: String,
+    email_verified: bool,
+    password_hash: String,
+    display_name: Option<String>,
+    roles: Json<Vec<String>>,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<UserRow> for StoredUser {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            email_verified: r.email_verified,
+            password_hash: r.password_hash,
+            display_name: r.display_name,
+            roles: r.roles.0,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, roles, \
+                       disabled, created_at, updated_at";
+
+#[derive(Clone, Debug)]
+pub struct UserStore {
+    db: Db,
+}
+
+impl UserStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Adds a user; a taken username or email (both compared case-insensitively) is
+    /// `Conflict`.
+    pub async fn insert(&self, new: NewUser) -> Result<StoredUser> {
+        let id = Uuid::new_v4();
+        let now = now();
+        let sql = format!(
+            "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             RETURNING {COLUMNS}"
+        );
+        let row = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(id)
+                .bind(&new.username)
+                .bind(&new.email)
+                .bind(new.email_verified)
+                .bind(&new.password_hash)
+                .bind(&new.display_name)
+                .bind(Json(&new.roles))
+                .bind(false)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        });
+        match row {
+            Ok(row) => Ok(row.into()),
+            Err(e) => match unique_violation(&e) {
+                Some(what) if what.contains("email") => Err(StorageError::Conflict("email")),
+                Some(_) => Err(StorageError::Conflict("username")),
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<StoredUser>> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        let row = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Finds the user whose username or email is `login`, ignoring case.
+    pub async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1) \
+             OR lower(email) = lower($1) ORDER BY lower(username) = lower($1) DESC LIMIT 1"
+        );
+        let row = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(login)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn list(&self) -> Result<Vec<StoredUser>> {
+        let sql = format!("SELECT {COLUMNS} FROM users ORDER BY lower(username)");
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql).fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Replaces the password hash (after a rehash with new parameters, or a reset).
+    pub async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<()> {
+        on_db!(&self.db, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now())
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<()> {
+        on_db!(&self.db, |pool| {
+            sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(disabled)
+                .bind(now())
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration tests: the real server on a random port, over SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod cli;
+mod discovery;
+mod health;
+mod keys;
+mod store;
