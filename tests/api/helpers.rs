@@ -118,7 +118,6 @@ impl TestApp {
             .build()
             .expect("http client");
         Self {
-            backend,
             base,
             state,
             database_url,
