@@ -5,6 +5,8 @@ mod helpers;
 
 mod cli;
 mod discovery;
+mod flow;
 mod health;
 mod keys;
+mod rp;
 mod store;
