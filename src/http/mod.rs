@@ -17,6 +17,17 @@ pub mod protocol;
 /// or token request of ours comes near it.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A known path with the wrong method: 405 with an RFC 6749-shaped body, which the
+/// protocol's callers expect and a person never meets through our own pages.
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response =
+        crate::oidc::error::OAuthError::invalid_request("this method is not allowed here")
+            .into_response();
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
 /// Every route of Portcullis, with its middleware, over `state`.
 pub fn build_router(state: AppState) -> Router {
     let pages = pages::router(&state);
@@ -27,6 +38,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/static/portcullis.css", get(pages::assets::stylesheet))
         .fallback(pages::not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())

@@ -250,6 +250,27 @@ impl Grants<'_> {
             return Err(invalid().into());
         }
         let jti = verified.str("jti").ok_or_else(invalid)?;
+        // The requested scope is checked before the token is spent: a refused request
+        // must not burn the client's refresh token.
+        let granted_scope = match self.store.grants.grant_of_refresh_token(jti).await? {
+            Some(id) => self.store.grants.find_grant(&id).await?.map(|g| g.scope),
+            None => None,
+        }
+        .ok_or_else(invalid)?;
+        let scope = match scope {
+            None => granted_scope.clone(),
+            Some(raw) => {
+                let wanted = scopes::parse(raw)
+                    .ok_or_else(|| OAuthError::invalid_scope("scope is malformed"))?;
+                if wanted.is_empty() || !scopes::covers(&granted_scope, &wanted) {
+                    return Err(OAuthError::invalid_scope(
+                        "a refresh can narrow the scope, never widen it",
+                    )
+                    .into());
+                }
+                scopes::join(&wanted)
+            }
+        };
         let grant = match self.store.grants.use_refresh_token(jti, now).await? {
             RefreshUse::First(g) => g,
             RefreshUse::Replayed => {
@@ -259,20 +280,6 @@ impl Grants<'_> {
             RefreshUse::Invalid => return Err(invalid().into()),
         };
         let granted: Vec<String> = grant.scope.split(' ').map(str::to_owned).collect();
-        let scope = match scope {
-            None => grant.scope.clone(),
-            Some(raw) => {
-                let wanted = scopes::parse(raw)
-                    .ok_or_else(|| OAuthError::invalid_scope("scope is malformed"))?;
-                if wanted.is_empty() || !scopes::covers(&grant.scope, &wanted) {
-                    return Err(OAuthError::invalid_scope(
-                        "a refresh can narrow the scope, never widen it",
-                    )
-                    .into());
-                }
-                scopes::join(&wanted)
-            }
-        };
         let user = match grant.user_id {
             Some(id) => match self.store.users.find_by_id(id).await? {
                 Some(u) if !u.disabled => u,

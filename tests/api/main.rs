@@ -10,3 +10,4 @@ mod health;
 mod keys;
 mod rp;
 mod store;
+mod token;

@@ -53,10 +53,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(sessions)
 }
 
-/// A rendered page, or the error page if the template fails.
+/// A rendered page, or the error page if the template fails. Pages carry CSRF tokens
+/// and personal details, so no cache keeps them.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            super::error::no_store(&mut response);
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, "template failed to render");
             (
