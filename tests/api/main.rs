@@ -5,6 +5,7 @@ mod helpers;
 
 mod cli;
 mod discovery;
+mod endpoints;
 mod flow;
 mod health;
 mod keys;
