@@ -18,19 +18,22 @@ use crate::{
 /// RFC 6749 `invalid_request`.
 pub struct FormParams(pub RawParams);
 
+/// Whether the request body is declared `application/x-www-form-urlencoded`.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
 impl<S: Send + Sync> FromRequest<S> for FormParams {
     type Rejection = OAuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !is_form(req.headers()) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
@@ -157,5 +160,27 @@ pub fn bearer_token(
     match (from_header, from_form) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the token one way only")),
         (token, None) | (None, token) => Ok(token.filter(|t| !t.is_empty())),
+    }
+}
+
+/// The authenticated client and the `token` parameter of a revocation or
+/// introspection request (RFC 7009 section 2.1, RFC 7662 section 2.1).
+pub async fn client_and_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<FormParams, OAuthError>,
+    allow_public: bool,
+) -> Result<(StoredClient, String), (OAuthError, Option<StoredClient>)> {
+    let FormParams(params) = form.map_err(|e| (e, None))?;
+    let client = authenticate_client(state, headers, &params, allow_public)
+        .await
+        .map_err(|e| (e, None))?;
+    match params.one("token") {
+        Ok(Some(token)) => Ok((client, token.to_owned())),
+        Ok(None) => Err((
+            OAuthError::invalid_request("token is required"),
+            Some(client),
+        )),
+        Err(e) => Err((OAuthError::invalid_request(e), Some(client))),
     }
 }

@@ -197,6 +197,23 @@ pub async fn verify(keys: &KeyRing, issuer: &str, token: &str, typ: &str) -> Opt
     (verified.str("iss") == Some(issuer)).then_some(verified)
 }
 
+/// Which of our bearer tokens a string is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Access,
+    Refresh,
+}
+
+/// Verifies an access or a refresh token (revocation and introspection take either).
+pub async fn verify_any(keys: &KeyRing, issuer: &str, token: &str) -> Option<(Kind, Verified)> {
+    if let Some(v) = verify(keys, issuer, token, ACCESS_TOKEN_TYP).await {
+        return Some((Kind::Access, v));
+    }
+    verify(keys, issuer, token, REFRESH_TOKEN_TYP)
+        .await
+        .map(|v| (Kind::Refresh, v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

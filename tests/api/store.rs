@@ -85,8 +85,11 @@ both_backends! {
         assert!(!s.create("id1", b"{}", now() + 60).await.expect("create"), "a taken id is not overwritten");
         s.save("id2", b"{}", now() - 1).await.expect("save");
         assert!(s.load("id1", now()).await.expect("load").is_some());
-        assert!(s.load("id2", now()).await.expect("load").is_none());
-        assert_eq!(s.purge_expired(now()).await.expect("purge"), 1);
+        assert!(s.load("id2", now()).await.expect("load").is_none(), "expired is not loaded");
+        // The server's own purger may run first, so check which rows remain, not counts.
+        s.purge_expired(now()).await.expect("purge");
+        assert!(s.load("id2", now() - 100).await.expect("load").is_none(), "expired is purged");
+        assert!(s.load("id1", now()).await.expect("load").is_some(), "live is kept");
         s.delete("id1").await.expect("delete");
         assert!(s.load("id1", now()).await.expect("load").is_none());
     }

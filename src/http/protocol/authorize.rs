@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, header},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use tower_sessions::Session;
@@ -33,10 +33,7 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = crate::http::extract::is_form(&headers);
     if !is_form {
         return PageError::bad_request(
             "This sign-in link is not valid",

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::Session;
@@ -48,10 +48,7 @@ pub async fn end_session_post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = crate::http::extract::is_form(&headers);
     if !is_form {
         return PageError::bad_request("Sign-out failed", "The request could not be read.")
             .into_response();

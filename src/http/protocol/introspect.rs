@@ -12,11 +12,11 @@ use crate::{
     AppState,
     http::{
         error::no_store,
-        extract::{FormParams, authenticate_client},
+        extract::{FormParams, client_and_token},
     },
     oidc::{
         error::{Error, OAuthError},
-        tokens::{self, ACCESS_TOKEN_TYP, REFRESH_TOKEN_TYP},
+        tokens::{self, Kind},
     },
     storage::{StoredClient, now},
 };
@@ -29,22 +29,12 @@ pub async fn introspect_post(
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,
 ) -> Response {
-    let params = match form {
-        Ok(FormParams(p)) => p,
-        Err(e) => return e.into_response(),
-    };
-    let client = match authenticate_client(&state, &headers, &params, false).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let result = match params.one("token") {
-        Err(e) => Err(OAuthError::invalid_request(e).into()),
-        Ok(None) => Err(OAuthError::invalid_request("token is required").into()),
-        Ok(Some(token)) => introspect(&state, &client, token).await,
-    };
-    let mut response = match result {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => e.into_response(),
+    let mut response = match client_and_token(&state, &headers, form, false).await {
+        Ok((client, token)) => match introspect(&state, &client, &token).await {
+            Ok(body) => Json(body).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err((e, _)) => e.into_response(),
     };
     no_store(&mut response);
     response
@@ -52,53 +42,39 @@ pub async fn introspect_post(
 
 async fn introspect(state: &AppState, client: &StoredClient, token: &str) -> Result<Value, Error> {
     let inactive = json!({ "active": false });
-    let issuer = state.config.issuer.as_str();
     let now = now();
-    if let Some(v) = tokens::verify(&state.keys, issuer, token, ACCESS_TOKEN_TYP).await {
-        let live = match v.str("jti") {
-            Some(jti) if !v.is_expired(now) => {
-                state.store.grants.access_token_is_live(jti, now).await?
-            }
-            _ => false,
-        };
-        if !live {
-            return Ok(inactive);
+    let Some((kind, v)) =
+        tokens::verify_any(&state.keys, state.config.issuer.as_str(), token).await
+    else {
+        return Ok(inactive);
+    };
+    let Some(jti) = v.str("jti").filter(|_| !v.is_expired(now)) else {
+        return Ok(inactive);
+    };
+    let grants = &state.store.grants;
+    let live = match kind {
+        Kind::Access => grants.access_token_is_live(jti, now).await?,
+        Kind::Refresh => {
+            v.str("client_id") == Some(client.client_id.as_str())
+                && grants.refresh_token_is_live(jti, now).await?
         }
-        return Ok(json!({
-            "active": true,
-            "token_type": "Bearer",
-            "client_id": v.str("client_id"),
-            "sub": v.str("sub"),
-            "scope": v.str("scope"),
-            "exp": v.int("exp"),
-            "iat": v.int("iat"),
-            "iss": v.str("iss"),
-            "aud": v.claims.get("aud"),
-            "jti": v.str("jti"),
-        }));
+    };
+    if !live {
+        return Ok(inactive);
     }
-    if let Some(v) = tokens::verify(&state.keys, issuer, token, REFRESH_TOKEN_TYP).await {
-        let live = match v.str("jti") {
-            Some(jti)
-                if !v.is_expired(now) && v.str("client_id") == Some(client.client_id.as_str()) =>
-            {
-                state.store.grants.refresh_token_is_live(jti, now).await?
-            }
-            _ => false,
-        };
-        if !live {
-            return Ok(inactive);
-        }
-        return Ok(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": v.str("client_id"),
-            "sub": v.str("sub"),
-            "exp": v.int("exp"),
-            "iat": v.int("iat"),
-            "iss": v.str("iss"),
-            "jti": v.str("jti"),
-        }));
+    let mut body = json!({
+        "active": true,
+        "token_type": if kind == Kind::Access { "Bearer" } else { "refresh_token" },
+        "client_id": v.str("client_id"),
+        "sub": v.str("sub"),
+        "exp": v.int("exp"),
+        "iat": v.int("iat"),
+        "iss": v.str("iss"),
+        "jti": jti,
+    });
+    if kind == Kind::Access {
+        body["scope"] = json!(v.str("scope"));
+        body["aud"] = v.claims.get("aud").cloned().unwrap_or(Value::Null);
     }
-    Ok(inactive)
+    Ok(body)
 }

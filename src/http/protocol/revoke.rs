@@ -10,12 +10,12 @@ use crate::{
     AppState,
     http::{
         error::no_store,
-        extract::{FormParams, authenticate_client},
+        extract::{FormParams, client_and_token},
         middleware::cors,
     },
     oidc::{
         error::{Error, OAuthError},
-        tokens::{self, ACCESS_TOKEN_TYP, REFRESH_TOKEN_TYP},
+        tokens::{self, Kind},
     },
     storage::{StoredClient, now},
 };
@@ -28,51 +28,38 @@ pub async fn revoke_post(
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,
 ) -> Response {
-    let params = match form {
-        Ok(FormParams(p)) => p,
-        Err(e) => return e.into_response(),
-    };
-    let client = match authenticate_client(&state, &headers, &params, true).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let result = match params.one("token") {
-        Err(e) => Err(OAuthError::invalid_request(e).into()),
-        Ok(None) => Err(OAuthError::invalid_request("token is required").into()),
-        Ok(Some(token)) => revoke(&state, &client, token).await,
-    };
-    let mut response = match result {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
+    let (mut response, client) = match client_and_token(&state, &headers, form, true).await {
+        Ok((client, token)) => match revoke(&state, &client, &token).await {
+            Ok(()) => (StatusCode::OK.into_response(), Some(client)),
+            Err(e) => (e.into_response(), Some(client)),
+        },
+        Err((e, client)) => (e.into_response(), client),
     };
     no_store(&mut response);
-    cors::allow(&mut response, &headers, Some(&client));
+    cors::allow(&mut response, &headers, client.as_ref());
     response
 }
 
 async fn revoke(state: &AppState, client: &StoredClient, token: &str) -> Result<(), Error> {
-    let issuer = state.config.issuer.as_str();
-    let now = now();
-    let (verified, is_refresh) =
-        match tokens::verify(&state.keys, issuer, token, ACCESS_TOKEN_TYP).await {
-            Some(v) => (v, false),
-            None => match tokens::verify(&state.keys, issuer, token, REFRESH_TOKEN_TYP).await {
-                Some(v) => (v, true),
-                None => return Ok(()),
-            },
-        };
+    let Some((kind, verified)) =
+        tokens::verify_any(&state.keys, state.config.issuer.as_str(), token).await
+    else {
+        return Ok(());
+    };
     if verified.str("client_id") != Some(client.client_id.as_str()) {
         return Err(OAuthError::invalid_request("the token was not issued to this client").into());
     }
     let Some(jti) = verified.str("jti") else {
         return Ok(());
     };
-    if is_refresh {
-        if let Some(grant_id) = state.store.grants.grant_of_refresh_token(jti).await? {
-            state.store.grants.revoke_grant(&grant_id, now).await?;
+    let grants = &state.store.grants;
+    match kind {
+        Kind::Refresh => {
+            if let Some(grant_id) = grants.grant_of_refresh_token(jti).await? {
+                grants.revoke_grant(&grant_id, now()).await?;
+            }
         }
-    } else {
-        state.store.grants.revoke_access_token(jti, now).await?;
+        Kind::Access => grants.revoke_access_token(jti, now()).await?,
     }
     Ok(())
 }

@@ -25,10 +25,7 @@ use crate::{
 /// `GET` and `POST /userinfo` — OIDC Core section 5.3; bearer token per RFC 6750.
 pub async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = crate::http::extract::is_form(&headers);
     let form = if request.method() == Method::POST && is_form {
         match <FormParams as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await
