@@ -343,7 +343,7 @@ impl Grants<'_> {
         let own: Vec<String> = client
             .allowed_scopes
             .iter()
-            .filter(|s| !matches!(s.as_str(), "openid" | "profile" | "email"))
+            .filter(|s| !scopes::PERSONAL.contains(&s.as_str()))
             .cloned()
             .collect();
         let scope = match scope {

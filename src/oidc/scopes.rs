@@ -1,8 +1,11 @@
 //! Scopes we know, the claims they release (OIDC Core section 5.4), and how the consent
 //! page describes them.
 
+/// Scopes about the person, which a token for a client alone can never carry.
+pub const PERSONAL: &[&str] = &["openid", "profile", "email", "offline_access"];
+
 /// Scopes listed in discovery.
-pub const SUPPORTED: &[&str] = &["openid", "profile", "email"];
+pub const SUPPORTED: &[&str] = PERSONAL;
 
 /// Claims we can put in ID tokens and userinfo.
 pub const CLAIMS_SUPPORTED: &[&str] = &[
@@ -22,8 +25,10 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "email_verified",
 ];
 
-/// What a client may ask for when registration names no scopes.
-pub const DEFAULT_ALLOWED: &[&str] = &["openid", "profile", "email"];
+/// What a client may ask for when registration names no scopes. `offline_access`
+/// (OIDC Core section 11) is accepted so that clients asking for it by habit work;
+/// refresh tokens go to every client registered for the refresh_token grant.
+pub const DEFAULT_ALLOWED: &[&str] = PERSONAL;
 
 /// A scope in plain words for the consent page: (title, detail).
 pub fn describe(scope: &str) -> (String, String) {

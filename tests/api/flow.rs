@@ -101,10 +101,11 @@ both_backends! {
         let (client, secret) = app.add_client(reg).await;
         assert!(secret.is_none());
         let rp = Rp::discover(&app, &client.client_id, None, "http://localhost:5173/cb").await;
-        let started = rp.start(&["openid"]);
+        let started = rp.start(&["openid", "offline_access"]);
         let callback = sign_in(&app, &started.url, "ada", true).await;
         let tokens = rp.exchange(&callback_params(&callback)["code"], started.verifier).await.expect("exchange");
         assert!(tokens.id_token().expect("id token").claims(&rp.client.id_token_verifier(), &started.nonce).is_ok());
+        assert!(tokens.refresh_token().is_some(), "offline_access is honoured");
     }
 
     async fn a_second_authorization_skips_consent_already_given(app: TestApp) {
