@@ -31,7 +31,8 @@ async fn method_not_allowed() -> axum::response::Response {
 /// Every route of Portcullis, with its middleware, over `state`.
 pub fn build_router(state: AppState) -> Router {
     let pages = pages::router(&state);
-    Router::new()
+    let https = state.config.issuer.is_https();
+    let router = Router::new()
         .merge(protocol::router())
         .merge(pages)
         .route("/healthz", get(health::healthz))
@@ -42,5 +43,14 @@ pub fn build_router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())
-        .with_state(state)
+        .with_state(state);
+    if https {
+        // Served over https: browsers must never fall back to plain http (RFC 6797).
+        router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }

@@ -35,3 +35,44 @@ both_backends! {
         assert_eq!(r.status(), 413);
     }
 }
+
+/// Under an https issuer, cookies are Secure and every response carries HSTS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_issuer_gets_secure_cookies_and_hsts() {
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let mut config = app.config();
+    config.issuer = portcullis::config::Issuer::parse("https://id.example.com").expect("issuer");
+    let state = portcullis::AppState::with_db(config, app.state.store.db.clone())
+        .await
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(portcullis::serve(state, listener, std::future::pending()));
+    let r = app
+        .http
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .expect("get");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert!(
+        r.headers()["strict-transport-security"]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age=")
+    );
+    let plain = app.http.get(app.url("/healthz")).send().await.expect("get");
+    assert!(
+        plain.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
+}
