@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod discovery;
 mod endpoints;

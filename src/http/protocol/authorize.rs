@@ -55,6 +55,7 @@ async fn authorize(state: &AppState, session: &Session, params: RawParams) -> Re
     let request = match validate(&params, client.as_ref(), now()) {
         Ok(r) => r,
         Err(AuthorizeError::Unredirectable(message)) => {
+            let message = format!("{message} Go back to the app you came from and try again.");
             return PageError::bad_request("This sign-in link is not valid", message)
                 .into_response();
         }

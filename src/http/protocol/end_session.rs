@@ -59,7 +59,10 @@ pub async fn end_session_post(
 }
 
 fn invalid(message: &'static str) -> PageError {
-    PageError::bad_request("This sign-out link is not valid", message)
+    PageError::bad_request(
+        "This sign-out link is not valid",
+        format!("{message} Go back to the app you came from and sign out there."),
+    )
 }
 
 async fn end_session(
