@@ -2,7 +2,7 @@
 
 use sqlx::types::Json;
 
-use super::{Db, Result, StorageError, now, on_db, unique_violation};
+use super::{Db, Result, StorageError, now, on_db, on_write, unique_violation};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredClient {
@@ -86,7 +86,7 @@ impl ClientStore {
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              RETURNING {COLUMNS}"
         );
-        let row = on_db!(&self.db, |pool| {
+        let row = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, ClientRow>(&sql)
                 .bind(&new.client_id)
                 .bind(&new.secret_hash)

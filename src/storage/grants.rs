@@ -8,7 +8,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_write};
 
 #[derive(Debug)]
 pub struct NewCode {
@@ -136,7 +136,7 @@ impl GrantStore {
     }
 
     pub async fn insert_code(&self, code: &NewCode) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
                  scope, nonce, code_challenge, auth_time, amr, sid, expires_at) \
@@ -167,7 +167,7 @@ impl GrantStore {
             "UPDATE authorization_codes SET consumed_at = $2, grant_id = $3 \
              WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"
         );
-        let first = on_db!(&self.db, |pool| {
+        let first = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, StoredCode>(&spend)
                 .bind(code_hash)
                 .bind(now)
@@ -179,7 +179,7 @@ impl GrantStore {
             return Ok(CodeUse::First(code));
         }
         let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1");
-        let spent = on_db!(&self.db, |pool| {
+        let spent = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, StoredCode>(&find)
                 .bind(code_hash)
                 .fetch_optional(pool)
@@ -194,7 +194,7 @@ impl GrantStore {
         let Some(grant_id) = &code.grant_id else {
             return Ok(());
         };
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
                  created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -223,7 +223,7 @@ impl GrantStore {
         tokens: &IssuedTokens<'_>,
         now: i64,
     ) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
@@ -247,7 +247,7 @@ impl GrantStore {
 
     /// Records tokens issued for an existing grant (a refresh).
     pub async fn insert_tokens(&self, grant_id: &str, tokens: &IssuedTokens<'_>) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             insert_tokens!(tx, grant_id, tokens);
             tx.commit().await
@@ -258,7 +258,7 @@ impl GrantStore {
     /// Spends a refresh token atomically. A second use revokes its grant (RFC 9700
     /// section 4.14.2): the token was stolen or leaked, and we cannot tell by whom.
     pub async fn use_refresh_token(&self, jti: &str, now: i64) -> Result<RefreshUse> {
-        let spent = on_db!(&self.db, |pool| {
+        let spent = on_write!(&self.db, |pool| {
             sqlx::query_scalar::<_, String>(
                 "UPDATE refresh_tokens SET used_at = $2 \
                  WHERE jti = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
@@ -274,7 +274,7 @@ impl GrantStore {
                 _ => RefreshUse::Invalid,
             });
         }
-        let earlier = on_db!(&self.db, |pool| {
+        let earlier = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, (String, Option<i64>)>(
                 "SELECT grant_id, used_at FROM refresh_tokens WHERE jti = $1",
             )
@@ -303,7 +303,7 @@ impl GrantStore {
     }
 
     pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
@@ -359,7 +359,7 @@ impl GrantStore {
     }
 
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(
                 "UPDATE access_tokens SET revoked_at = $2 WHERE jti = $1 AND revoked_at IS NULL",
             )
@@ -394,7 +394,7 @@ impl GrantStore {
         scope: &str,
         now: i64,
     ) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
@@ -413,7 +413,7 @@ impl GrantStore {
 
     /// Deletes expired tokens and codes past their replay memory.
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let n = on_db!(&self.db, |pool| {
+        let n = on_write!(&self.db, |pool| {
             let mut total = 0;
             for sql in [
                 "DELETE FROM access_tokens WHERE expires_at <= $1",

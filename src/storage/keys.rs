@@ -2,7 +2,7 @@
 
 use sqlx::types::Json;
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_write};
 
 #[derive(Clone, Debug)]
 pub struct StoredKey {
@@ -65,7 +65,7 @@ impl KeyStore {
 
     /// Adds a key that signs from now on.
     pub async fn insert(&self, key: &StoredKey) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(INSERT)
                 .bind(&key.kid)
                 .bind(&key.private_key)
@@ -81,7 +81,7 @@ impl KeyStore {
     /// Adds `key` as the signing key and schedules every other signing key to leave the
     /// JWKS at `retire_at`, in one transaction.
     pub async fn rotate(&self, key: &StoredKey, retire_at: i64) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE signing_keys SET retire_at = $1 WHERE retire_at IS NULL")
                 .bind(retire_at)
@@ -101,7 +101,7 @@ impl KeyStore {
 
     /// Deletes keys whose publication ended before `now`.
     pub async fn delete_retired(&self, now: i64) -> Result<u64> {
-        let done = on_db!(&self.db, |pool| {
+        let done = on_write!(&self.db, |pool| {
             sqlx::query("DELETE FROM signing_keys WHERE retire_at IS NOT NULL AND retire_at <= $1")
                 .bind(now)
                 .execute(pool)

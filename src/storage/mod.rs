@@ -27,22 +27,36 @@ pub use keys::{KeyStore, StoredKey};
 pub use sessions::SessionStore;
 pub use users::{NewUser, StoredUser, UserStore};
 
-/// Runs `$body` with `$pool` bound to the engine's pool; the body is compiled once per
-/// engine, so one query text serves both.
+/// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
+/// once per engine, so one query text serves both.
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::storage::Db::Sqlite($pool) => $body,
+            $crate::storage::Db::Sqlite { reads: $pool, .. } => $body,
             $crate::storage::Db::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_db;
 
-/// A connection pool to one of the two engines.
+/// Runs a write (or a read that must see the latest write): on SQLite through the one
+/// writer connection, so writers queue in the pool instead of colliding on SQLite's
+/// write lock and sleeping in its busy handler.
+macro_rules! on_write {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::storage::Db::Sqlite { writes: $pool, .. } => $body,
+            $crate::storage::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_write;
+
+/// Connection pools to one of the two engines.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time: `writes` has one connection, `reads` the rest.
+    Sqlite { reads: SqlitePool, writes: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -104,12 +118,17 @@ impl Db {
                         )
                     })?;
                 }
-                let pool = SqlitePoolOptions::new()
+                let writes = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts.clone())
+                    .await?;
+                let reads = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(opts)
                     .await?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite { reads, writes })
             }
             DatabaseUrl::Postgres(raw) => {
                 let pool = PgPoolOptions::new()
@@ -125,7 +144,7 @@ impl Db {
     /// Applies the engine's migrations; safe to run from several instances at once.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Self::Sqlite { writes, .. } => sqlx::migrate!("./migrations/sqlite").run(writes).await?,
             Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -141,7 +160,13 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        on_db!(self, |pool| pool.close().await)
+        match self {
+            Self::Sqlite { reads, writes } => {
+                reads.close().await;
+                writes.close().await;
+            }
+            Self::Postgres(pool) => pool.close().await,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `browser_sessions` table: tower-sessions records, so a sign-in survives a restart
 //! and is seen by every instance.
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_write};
 
 #[derive(Clone, Debug)]
 pub struct SessionStore {
@@ -15,7 +15,7 @@ impl SessionStore {
 
     /// Inserts a record under a new id; false when the id is taken.
     pub async fn create(&self, id: &str, data: &[u8], expires_at: i64) -> Result<bool> {
-        let inserted = on_db!(&self.db, |pool| {
+        let inserted = on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO browser_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO NOTHING",
@@ -31,7 +31,7 @@ impl SessionStore {
     }
 
     pub async fn save(&self, id: &str, data: &[u8], expires_at: i64) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO browser_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
@@ -61,7 +61,7 @@ impl SessionStore {
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query("DELETE FROM browser_sessions WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -72,7 +72,7 @@ impl SessionStore {
     }
 
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let n = on_db!(&self.db, |pool| {
+        let n = on_write!(&self.db, |pool| {
             sqlx::query("DELETE FROM browser_sessions WHERE expires_at <= $1")
                 .bind(now)
                 .execute(pool)

@@ -3,7 +3,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Result, StorageError, now, on_db, unique_violation};
+use super::{Db, Result, StorageError, now, on_db, on_write, unique_violation};
 
 /// A person as the rest of Portcullis sees them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl UserStore {
             "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              RETURNING {COLUMNS}"
         );
-        let row = on_db!(&self.db, |pool| {
+        let row = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, UserRow>(&sql)
                 .bind(id)
                 .bind(&new.username)
@@ -144,7 +144,7 @@ impl UserStore {
 
     /// Replaces the password hash (after a rehash with new parameters, or a reset).
     pub async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
                 .bind(hash)
                 .bind(now())
@@ -157,7 +157,7 @@ impl UserStore {
     }
 
     pub async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<()> {
-        on_db!(&self.db, |pool| {
+        on_write!(&self.db, |pool| {
             sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
                 .bind(disabled)
                 .bind(now())
