@@ -56,7 +56,10 @@ pub(crate) use on_write;
 #[derive(Clone, Debug)]
 pub enum Db {
     /// SQLite allows one writer at a time: `writes` has one connection, `reads` the rest.
-    Sqlite { reads: SqlitePool, writes: SqlitePool },
+    Sqlite {
+        reads: SqlitePool,
+        writes: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -144,7 +147,9 @@ impl Db {
     /// Applies the engine's migrations; safe to run from several instances at once.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Self::Sqlite { writes, .. } => sqlx::migrate!("./migrations/sqlite").run(writes).await?,
+            Self::Sqlite { writes, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writes).await?
+            }
             Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
