@@ -121,13 +121,17 @@ impl Db {
                         )
                     })?;
                 }
+                // A local file has no dropped connections to detect, so the ping sqlx
+                // sends before handing out a connection is pure cost on the hot path.
                 let writes = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(opts.clone())
                     .await?;
                 let reads = SqlitePoolOptions::new()
                     .max_connections(max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(opts)
                     .await?;
