@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::oidc::error::{Error, ErrorCode, OAuthError};
+use crate::oidc::error::{Error, ErrorCode, NO_TOKEN, OAuthError};
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -40,6 +40,10 @@ fn challenge(e: &OAuthError) -> Option<String> {
     let quoted = e.description.replace(['"', '\\'], "'");
     match e.code {
         ErrorCode::InvalidClient => Some(r#"Basic realm="portcullis", charset="UTF-8""#.into()),
+        // RFC 6750 section 3.1: no credentials at all, so no error code in the challenge.
+        ErrorCode::InvalidToken if e.description == NO_TOKEN => {
+            Some(r#"Bearer realm="portcullis""#.into())
+        }
         ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
             r#"Bearer realm="portcullis", error="{}", error_description="{quoted}""#,
             e.code.as_str()

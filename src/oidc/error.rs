@@ -58,6 +58,9 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
 }
 
+/// The description of a bearer request that sent no token at all.
+pub const NO_TOKEN: &str = "no access token was sent";
+
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         Self {

@@ -133,7 +133,8 @@ both_backends! {
 
         let r = get(&app, "/userinfo").await;
         assert_eq!(r.status(), 401);
-        assert!(r.headers()["www-authenticate"].to_str().expect("ascii").starts_with("Bearer"));
+        let challenge = r.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+        assert!(challenge.starts_with("Bearer") && !challenge.contains("error="), "RFC 6750 3.1: {challenge}");
         let mut forged = access.clone();
         let last = forged.pop().expect("char");
         forged.push(if last == 'A' { 'B' } else { 'A' });

@@ -16,7 +16,7 @@ use crate::{
         middleware::cors,
     },
     oidc::{
-        error::{Error, OAuthError},
+        error::{Error, NO_TOKEN, OAuthError},
         tokens::{self, ACCESS_TOKEN_TYP},
     },
     storage::now,
@@ -62,8 +62,7 @@ async fn claims(
     headers: &HeaderMap,
     form: Option<&crate::oidc::authorize::RawParams>,
 ) -> Result<(serde_json::Map<String, serde_json::Value>, String), Error> {
-    let token = bearer_token(headers, form)?
-        .ok_or_else(|| OAuthError::invalid_token("no access token was sent"))?;
+    let token = bearer_token(headers, form)?.ok_or_else(|| OAuthError::invalid_token(NO_TOKEN))?;
     let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
     let now = now();
     let verified = tokens::verify(
