@@ -252,11 +252,13 @@ impl Grants<'_> {
         let jti = verified.str("jti").ok_or_else(invalid)?;
         // The requested scope is checked before the token is spent: a refused request
         // must not burn the client's refresh token.
-        let granted_scope = match self.store.grants.grant_of_refresh_token(jti).await? {
-            Some(id) => self.store.grants.find_grant(&id).await?.map(|g| g.scope),
-            None => None,
-        }
-        .ok_or_else(invalid)?;
+        let granted_scope = self
+            .store
+            .grants
+            .grant_of_refresh_token(jti)
+            .await?
+            .map(|g| g.scope)
+            .ok_or_else(invalid)?;
         let scope = match scope {
             None => granted_scope.clone(),
             Some(raw) => {

@@ -314,15 +314,18 @@ impl GrantStore {
         Ok(())
     }
 
-    /// The grant a refresh token belongs to, if the token is known.
-    pub async fn grant_of_refresh_token(&self, jti: &str) -> Result<Option<String>> {
-        let id = on_db!(&self.db, |pool| {
-            sqlx::query_scalar::<_, String>("SELECT grant_id FROM refresh_tokens WHERE jti = $1")
+    /// The grant a refresh token belongs to, if the token is known: one query.
+    pub async fn grant_of_refresh_token(&self, jti: &str) -> Result<Option<StoredGrant>> {
+        const SQL: &str = "SELECT g.id, g.client_id, g.user_id, g.scope, g.auth_time, g.amr, \
+                           g.sid, g.created_at, g.revoked_at FROM grants g \
+                           JOIN refresh_tokens r ON r.grant_id = g.id WHERE r.jti = $1";
+        let grant = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, StoredGrant>(SQL)
                 .bind(jti)
                 .fetch_optional(pool)
                 .await
         })?;
-        Ok(id)
+        Ok(grant)
     }
 
     /// Whether an access token is live: recorded, unexpired, not revoked, and its grant

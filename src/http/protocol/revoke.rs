@@ -55,8 +55,8 @@ async fn revoke(state: &AppState, client: &StoredClient, token: &str) -> Result<
     let grants = &state.store.grants;
     match kind {
         Kind::Refresh => {
-            if let Some(grant_id) = grants.grant_of_refresh_token(jti).await? {
-                grants.revoke_grant(&grant_id, now()).await?;
+            if let Some(grant) = grants.grant_of_refresh_token(jti).await? {
+                grants.revoke_grant(&grant.id, now()).await?;
             }
         }
         Kind::Access => grants.revoke_access_token(jti, now()).await?,
