@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 use crate::{
+    clock::Clock,
     config::Config,
     crypto::{KeyError, KeyRing, PasswordError, PasswordHasher},
     storage::{Db, StorageError, Store},
@@ -14,6 +15,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Where every `now` comes from.
+    pub clock: Clock,
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub hasher: PasswordHasher,
@@ -39,13 +42,18 @@ pub enum StartError {
 impl AppState {
     /// Connects to the database, migrates it and loads (or creates) the signing keys.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// As `start`, reading time from `clock` (tests pass `Clock::test()`).
+    pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         let db = Db::connect(&config.database_url, config.database.max_connections).await?;
         db.migrate().await?;
-        Self::with_db(config, db).await
+        Self::with_db(config, db, clock).await
     }
 
     /// As `start`, over a database that is already connected and migrated.
-    pub async fn with_db(config: Config, db: Db) -> Result<Self, StartError> {
+    pub async fn with_db(config: Config, db: Db, clock: Clock) -> Result<Self, StartError> {
         let store = Store::new(db);
         let keys = KeyRing::open(store.keys.clone(), config.keys.encryption_key.clone()).await?;
         keys.spawn_reloader(config.keys.reload_interval);
@@ -55,6 +63,7 @@ impl AppState {
         )?;
         Ok(Self {
             config: Arc::new(config),
+            clock,
             store,
             keys,
             hasher,

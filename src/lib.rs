@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod crypto;
