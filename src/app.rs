@@ -1,13 +1,14 @@
-//! The application state every handler shares, and the server loop.
+//! The application state every handler shares: settings, the clock, the stores, the
+//! key ring and the domain services, each built once at start.
 
-use std::{sync::Arc, time::Duration};
-
-use tokio::net::TcpListener;
+use std::sync::Arc;
 
 use crate::{
+    accounts::Accounts,
     clock::Clock,
     config::Config,
     crypto::{KeyError, KeyRing, PasswordError, PasswordHasher},
+    oidc::{access::AccessTokens, grant::Grants},
     storage::{Db, StorageError, Store},
 };
 
@@ -20,6 +21,12 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub hasher: PasswordHasher,
+    /// Codes, the token endpoint's grants, revocation and introspection.
+    pub grants: Grants,
+    /// Access-token validation for userinfo, introspection and the admin API.
+    pub access_tokens: AccessTokens,
+    /// Sign-in, consents and the sign-in steps.
+    pub accounts: Accounts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,52 +62,65 @@ impl AppState {
     /// As `start`, over a database that is already connected and migrated.
     pub async fn with_db(config: Config, db: Db, clock: Clock) -> Result<Self, StartError> {
         let store = Store::new(db);
-        let keys = KeyRing::open(store.keys.clone(), config.keys.encryption_key.clone()).await?;
+        let keys = KeyRing::open(
+            store.keys.clone(),
+            config.keys.encryption_key.clone(),
+            clock.clone(),
+        )
+        .await?;
         keys.spawn_reloader(config.keys.reload_interval);
         let hasher = PasswordHasher::new(
             config.security.password_hash_concurrency,
             config.security.password_hash_queue,
         )?;
+        let config = Arc::new(config);
+        let access_tokens = AccessTokens::new(
+            keys.clone(),
+            config.clone(),
+            store.grants.clone(),
+            clock.clone(),
+        );
+        let grants = Grants::new(
+            store.clone(),
+            keys.clone(),
+            config.clone(),
+            access_tokens.clone(),
+            clock.clone(),
+        );
+        let accounts = Accounts::new(
+            store.users.clone(),
+            store.consents.clone(),
+            hasher.clone(),
+            clock.clone(),
+        );
         Ok(Self {
-            config: Arc::new(config),
+            config,
             clock,
             store,
             keys,
             hasher,
+            grants,
+            access_tokens,
+            accounts,
         })
     }
 }
 
-/// Deletes expired rows once a minute until the process ends.
-fn spawn_purger(store: Store) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match store.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
-                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+impl AppState {
+    /// Deletes expired rows once a minute until the process ends.
+    pub fn spawn_purger(&self) {
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match store.purge_expired(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+                }
             }
-        }
-    });
-}
-
-/// Serves until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    spawn_purger(state.store.clone());
-    let db = state.store.db.clone();
-    let app = crate::build_router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    db.close().await;
-    Ok(())
+        });
+    }
 }

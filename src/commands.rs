@@ -2,6 +2,7 @@
 //! calls these, and tests can too.
 
 use crate::{
+    clock::Clock,
     accounts::{self, AccountError, NewAccount},
     config::Config,
     crypto::{self, KeyError, PasswordHasher},
@@ -41,7 +42,7 @@ pub async fn user_add(
     let account = NewAccount::parse(username, email, password, None, roles)?;
     let store = open_store(config).await?;
     let hasher = PasswordHasher::new(1, 0).map_err(AccountError::from)?;
-    let user = accounts::create_account(&store.users, &hasher, account).await?;
+    let user = accounts::create_account(&store.users, &hasher, account, Clock::system().now()).await?;
     store.db.close().await;
     Ok(user)
 }
@@ -53,7 +54,10 @@ pub async fn client_add(
 ) -> Result<(StoredClient, Option<String>), CommandError> {
     let registered = registration.register()?;
     let store = open_store(config).await?;
-    let client = store.clients.insert(registered.client).await?;
+    let client = store
+        .clients
+        .insert(registered.client, Clock::system().now())
+        .await?;
     store.db.close().await;
     Ok((client, registered.secret))
 }
@@ -74,6 +78,7 @@ pub async fn keys_rotate(config: &Config) -> Result<String, CommandError> {
         &store.keys,
         config.keys.encryption_key.as_ref(),
         config.tokens.longest_token_ttl(),
+        Clock::system().now(),
     )
     .await?;
     store.db.close().await;

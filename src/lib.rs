@@ -11,5 +11,6 @@ pub mod http;
 pub mod oidc;
 pub mod storage;
 
-pub use app::{AppState, serve};
+pub use app::AppState;
+pub use http::serve;
 pub use http::build_router;

@@ -1,13 +1,13 @@
 //! Password sign-in. The pipeline is: first factor (`login`), then — when the user has
-//! one — a second factor, then `AuthenticatedUser` with its `amr`. TOTP slots in between
-//! the two without changing either end.
+//! one — a second factor, then `AuthenticatedUser` with its `amr`. What comes next is
+//! decided by `steps::next_step`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
     crypto::{PasswordError, PasswordHasher, random},
-    storage::{StorageError, StoredUser, UserStore, now},
+    storage::{StorageError, StoredUser, UserStore},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,7 @@ pub async fn login(
     hasher: &PasswordHasher,
     login: &str,
     password: String,
+    now: i64,
 ) -> Result<AuthenticatedUser, LoginError> {
     let login = login.trim();
     let user: Option<StoredUser> = if login.is_empty() || login.len() > 254 {
@@ -59,11 +60,9 @@ pub async fn login(
     if user.disabled {
         return Err(LoginError::Disabled);
     }
-    // The second factor's place: a user with TOTP enrolled gets a challenge here
-    // instead, and its success adds "otp" and "mfa" to `amr`.
     Ok(AuthenticatedUser {
         user_id: user.id,
-        auth_time: now(),
+        auth_time: now,
         amr: vec!["pwd".to_owned()],
         sid: random::id(),
     })

@@ -1,7 +1,84 @@
-//! People: creating accounts and checking passwords. Knows nothing of HTTP or SQL.
+//! People: who may sign in, the sign-in steps as a pure decision, consents, and creating
+//! accounts. Knows nothing of HTTP or SQL. `Accounts` is built once in `AppState`.
 
 pub mod login;
 pub mod new_account;
+pub mod steps;
+
+use uuid::Uuid;
 
 pub use login::{AuthenticatedUser, LoginError, login};
 pub use new_account::{AccountError, NewAccount, create_account};
+
+use crate::{
+    clock::Clock,
+    crypto::PasswordHasher,
+    oidc::scopes::Scopes,
+    storage::{ConsentStore, StorageError, StoredUser, UserStore},
+};
+
+/// The accounts service: every handle it needs, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    users: UserStore,
+    consents: ConsentStore,
+    hasher: PasswordHasher,
+    clock: Clock,
+}
+
+impl Accounts {
+    pub fn new(
+        users: UserStore,
+        consents: ConsentStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            users,
+            consents,
+            hasher,
+            clock,
+        }
+    }
+
+    /// Checks a username-or-email and password; see `login::login`.
+    pub async fn login(&self, name: &str, password: String) -> Result<AuthenticatedUser, LoginError> {
+        login(&self.users, &self.hasher, name, password, self.clock.now()).await
+    }
+
+    /// The person, if they still exist.
+    pub async fn user(&self, id: Uuid) -> Result<Option<StoredUser>, StorageError> {
+        self.users.find_by_id(id).await
+    }
+
+    /// Whether the person still exists and is enabled.
+    pub async fn is_active(&self, id: Uuid) -> Result<bool, StorageError> {
+        Ok(self.user(id).await?.is_some_and(|u| !u.disabled))
+    }
+
+    /// The scopes this person has granted this client.
+    pub async fn consented(&self, user: Uuid, client_id: &str) -> Result<Option<Scopes>, StorageError> {
+        Ok(self
+            .consents
+            .scope(user, client_id)
+            .await?
+            .map(|s| Scopes::from_stored(&s)))
+    }
+
+    /// Adds `scopes` to what this person has granted this client.
+    pub async fn record_consent(
+        &self,
+        user: Uuid,
+        client_id: &str,
+        scopes: &Scopes,
+    ) -> Result<(), StorageError> {
+        let granted = self
+            .consented(user, client_id)
+            .await?
+            .unwrap_or_default()
+            .union(scopes);
+        self.consents
+            .save(user, client_id, &granted.to_string(), self.clock.now())
+            .await
+    }
+}

@@ -114,6 +114,7 @@ pub async fn create_account(
     users: &UserStore,
     hasher: &PasswordHasher,
     account: NewAccount,
+    now: i64,
 ) -> Result<StoredUser, AccountError> {
     let password_hash = hasher.hash(account.password).await?;
     Ok(users
@@ -124,7 +125,7 @@ pub async fn create_account(
             password_hash,
             display_name: account.display_name,
             roles: account.roles,
-        })
+        }, now)
         .await?)
 }
 

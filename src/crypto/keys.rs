@@ -25,8 +25,9 @@ use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use tokio::sync::Mutex;
 
 use crate::{
+    clock::Clock,
     config::EncryptionKey,
-    storage::{KeyStore, StorageError, StoredKey, now},
+    storage::{KeyStore, StorageError, StoredKey},
 };
 
 const SEALED_PREFIX: &str = "aes256gcm:";
@@ -72,6 +73,7 @@ struct Loaded {
 
 pub struct KeyRing {
     store: KeyStore,
+    clock: Clock,
     sealing: Option<EncryptionKey>,
     loaded: ArcSwap<Loaded>,
     last_reload: Mutex<Instant>,
@@ -90,20 +92,22 @@ impl KeyRing {
     pub async fn open(
         store: KeyStore,
         sealing: Option<EncryptionKey>,
+        clock: Clock,
     ) -> Result<Arc<Self>, KeyError> {
         if !store
-            .published(now())
+            .published(clock.now())
             .await?
             .iter()
             .any(|k| k.retire_at.is_none())
         {
-            let key = generate(sealing.as_ref()).await?;
+            let key = generate(sealing.as_ref(), clock.now()).await?;
             store.insert(&key).await?;
             tracing::info!(kid = %key.kid, "generated the first signing key");
         }
-        let loaded = load(&store, sealing.as_ref()).await?;
+        let loaded = load(&store, sealing.as_ref(), clock.now()).await?;
         Ok(Arc::new(Self {
             store,
+            clock,
             sealing,
             loaded: ArcSwap::from_pointee(loaded),
             last_reload: Mutex::new(Instant::now()),
@@ -112,7 +116,7 @@ impl KeyRing {
 
     /// Reads the ring from the database again.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let loaded = load(&self.store, self.sealing.as_ref()).await?;
+        let loaded = load(&self.store, self.sealing.as_ref(), self.clock.now()).await?;
         if loaded.kid != self.loaded.load().kid {
             tracing::info!(kid = %loaded.kid, "signing key changed");
         }
@@ -191,9 +195,9 @@ pub async fn rotate(
     store: &KeyStore,
     sealing: Option<&EncryptionKey>,
     keep_published: Duration,
+    now: i64,
 ) -> Result<String, KeyError> {
-    let key = generate(sealing).await?;
-    let now = now();
+    let key = generate(sealing, now).await?;
     store
         .rotate(&key, now + crate::storage::secs(keep_published))
         .await?;
@@ -202,7 +206,7 @@ pub async fn rotate(
 }
 
 /// A fresh RSA-2048 key with its RFC 7638 thumbprint as `kid`.
-async fn generate(sealing: Option<&EncryptionKey>) -> Result<StoredKey, KeyError> {
+async fn generate(sealing: Option<&EncryptionKey>, now: i64) -> Result<StoredKey, KeyError> {
     let pair = tokio::task::spawn_blocking(|| RS256.generate_key_pair(2048))
         .await
         .map_err(crypto)?
@@ -223,7 +227,7 @@ async fn generate(sealing: Option<&EncryptionKey>) -> Result<StoredKey, KeyError
         kid,
         private_key,
         public_jwk,
-        created_at: now(),
+        created_at: now,
         retire_at: None,
     })
 }
@@ -292,8 +296,12 @@ fn unseal(key: Option<&EncryptionKey>, kid: &str, stored: &str) -> Result<String
     String::from_utf8(plain).map_err(|_| wrong())
 }
 
-async fn load(store: &KeyStore, sealing: Option<&EncryptionKey>) -> Result<Loaded, KeyError> {
-    let keys = store.published(now()).await?;
+async fn load(
+    store: &KeyStore,
+    sealing: Option<&EncryptionKey>,
+    now: i64,
+) -> Result<Loaded, KeyError> {
+    let keys = store.published(now).await?;
     let mut verifiers = HashMap::new();
     let mut published = Vec::new();
     let mut signer = None;

@@ -10,7 +10,9 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::{
     AppState,
-    oidc::{authorize::RawParams, clients::secret_matches, error::OAuthError},
+    oidc::{
+        authorize::RawParams, clients::secret_matches, error::OAuthError, values::ClientId,
+    },
     storage::StoredClient,
 };
 
@@ -112,13 +114,11 @@ pub async fn authenticate_client(
             secret,
         ),
     };
-    if client_id.len() > 256 {
-        return Err(failed());
-    }
+    let client_id = ClientId::parse(client_id).ok_or_else(failed)?;
     let client = state
         .store
         .clients
-        .find_by_client_id(client_id)
+        .find_by_client_id(client_id.as_str())
         .await
         .map_err(|e| crate::oidc::error::Error::from(e).into_oauth())?
         .ok_or_else(failed)?;

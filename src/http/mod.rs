@@ -1,17 +1,26 @@
 //! The only module that knows axum: routes, extractors, and the two error shapes
 //! (RFC 6749 JSON for machines, an HTML page for people).
+//!
+//! `browser` (behind the session layer and CSRF) and `protocol` (stateless, machine
+//! facing) never import each other; what both need is here: `paths`, `page`, `error`,
+//! `extract`, `middleware`.
 
 use axum::{Router, routing::get};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::AppState;
 
+mod assets;
+pub mod browser;
 pub mod error;
 pub mod extract;
-mod health;
 pub mod middleware;
-pub mod pages;
+pub mod page;
+pub mod paths;
 pub mod protocol;
+mod serve;
+
+pub use serve::serve;
 
 /// Bodies larger than this are refused with 413 before a handler reads them; no form
 /// or token request of ours comes near it.
@@ -30,15 +39,12 @@ async fn method_not_allowed() -> axum::response::Response {
 
 /// Every route of Portcullis, with its middleware, over `state`.
 pub fn build_router(state: AppState) -> Router {
-    let pages = pages::router(&state);
     let https = state.config.issuer.is_https();
     let router = Router::new()
         .merge(protocol::router())
-        .merge(pages)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/static/portcullis.css", get(pages::assets::stylesheet))
-        .fallback(pages::not_found)
+        .merge(browser::router(&state))
+        .route(paths::STYLESHEET, get(assets::stylesheet))
+        .fallback(page::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -3,12 +3,11 @@
 
 use url::Url;
 
+use super::{scopes::Scopes, values::GrantType};
 use crate::{
     crypto::{constant_time_eq, random, sha256_b64url},
     storage::{NewClient, StoredClient},
 };
-
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistrationError {
@@ -79,10 +78,11 @@ impl ClientRegistration {
         }
         let mut grant_types = Vec::new();
         for g in &self.grant_types {
-            if !GRANT_TYPES.contains(&g.as_str()) {
+            if GrantType::parse(g).is_none() {
+                let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
                 return invalid(format!(
                     "unknown grant type `{g}` (known: {})",
-                    GRANT_TYPES.join(", ")
+                    known.join(", ")
                 ));
             }
             if !grant_types.contains(g) {
@@ -116,8 +116,8 @@ impl ClientRegistration {
                 .collect()
         } else {
             let joined = self.scopes.join(" ");
-            match super::scopes::parse(&joined) {
-                Some(s) if !s.is_empty() => s,
+            match Scopes::parse(&joined) {
+                Some(s) if !s.is_empty() => s.into_vec(),
                 _ => {
                     return invalid(
                         "a scope must be printable ASCII without spaces, quotes or backslashes",
@@ -167,8 +167,9 @@ pub fn secret_matches(client: &StoredClient, secret: &str) -> bool {
     }
 }
 
-pub fn allows_grant(client: &StoredClient, grant_type: &str) -> bool {
-    client.grant_types.iter().any(|g| g == grant_type)
+/// Whether `client` is registered for `grant_type`.
+pub fn allows_grant(client: &StoredClient, grant_type: GrantType) -> bool {
+    client.grant_types.iter().any(|g| g == grant_type.as_str())
 }
 
 #[cfg(test)]

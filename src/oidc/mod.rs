@@ -1,6 +1,7 @@
 //! The protocol's rules, with no HTTP and no SQL in them: client registration,
 //! scopes and claims, validated authorization requests, PKCE, grants and token minting.
 
+pub mod access;
 pub mod authorize;
 pub mod clients;
 pub mod error;
@@ -8,3 +9,4 @@ pub mod grant;
 pub mod pkce;
 pub mod scopes;
 pub mod tokens;
+pub mod values;

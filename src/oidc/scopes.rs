@@ -1,6 +1,10 @@
 //! Scopes we know, the claims they release (OIDC Core section 5.4), and how the consent
 //! page describes them.
 
+use serde::{Deserialize, Serialize};
+
+use crate::storage::StoredClient;
+
 /// Scopes about the person, which a token for a client alone can never carry.
 pub const PERSONAL: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -49,52 +53,155 @@ pub fn describe(scope: &str) -> (String, String) {
     }
 }
 
-/// A space-separated scope string parsed into distinct tokens in their first order.
+/// A set of scope tokens in their first order (RFC 6749 section 3.3), parsed once at
+/// the edge. Serialised as a list, shown as the space-separated string.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Scopes(Vec<String>);
+
 /// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-pub fn parse(raw: &str) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for token in raw.split(' ').filter(|t| !t.is_empty()) {
-        let valid = token
+fn is_scope_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
             .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if !valid {
-            return None;
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+impl Scopes {
+    /// Parses a space-separated scope string into distinct tokens; `None` when a token
+    /// has a byte the grammar forbids.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut out = Self::default();
+        for token in raw.split(' ').filter(|t| !t.is_empty()) {
+            if !is_scope_token(token) {
+                return None;
+            }
+            out.insert(token);
         }
-        if !out.iter().any(|s| s == token) {
-            out.push(token.to_owned());
+        Some(out)
+    }
+
+    /// Scopes we stored ourselves (already parsed once).
+    pub fn from_stored(joined: &str) -> Self {
+        let mut out = Self::default();
+        for token in joined.split(' ').filter(|t| !t.is_empty()) {
+            out.insert(token);
+        }
+        out
+    }
+
+    /// The scopes a client is registered for.
+    pub fn of_client(client: &StoredClient) -> Self {
+        let mut out = Self::default();
+        for s in &client.allowed_scopes {
+            out.insert(s);
+        }
+        out
+    }
+
+    fn insert(&mut self, token: &str) {
+        if !self.contains(token) {
+            self.0.push(token.to_owned());
         }
     }
-    Some(out)
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    pub fn has_openid(&self) -> bool {
+        self.contains("openid")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Whether every scope of `wanted` is in this set.
+    pub fn covers(&self, wanted: &Scopes) -> bool {
+        wanted.iter().all(|w| self.contains(w))
+    }
+
+    /// This set with `other`'s scopes added after its own.
+    pub fn union(&self, other: &Scopes) -> Self {
+        let mut out = self.clone();
+        for s in other.iter() {
+            out.insert(s);
+        }
+        out
+    }
+
+    /// This set less the scopes about a person (for client_credentials).
+    pub fn without_personal(&self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|s| !PERSONAL.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
 }
 
-pub fn join(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
-/// Whether every scope of `wanted` is in the space-separated `granted`.
-pub fn covers(granted: &str, wanted: &[String]) -> bool {
-    wanted.iter().all(|w| granted.split(' ').any(|g| g == w))
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn scopes(raw: &str) -> Scopes {
+        Scopes::parse(raw).expect("valid")
+    }
+
     #[test]
     fn scopes_parse_into_distinct_tokens_and_reject_bad_bytes() {
-        assert_eq!(
-            parse("openid  email openid").expect("ok"),
-            vec!["openid", "email"]
-        );
-        assert!(parse("open\"id").is_none());
-        assert!(parse("a\\b").is_none());
-        assert_eq!(parse("").expect("ok"), Vec::<String>::new());
+        assert_eq!(scopes("openid  email openid").to_string(), "openid email");
+        assert!(Scopes::parse("open\"id").is_none());
+        assert!(Scopes::parse("a\\b").is_none());
+        assert!(Scopes::parse("caf\u{e9}").is_none());
+        assert!(Scopes::parse("a\u{0}b").is_none());
+        assert!(scopes("").is_empty());
     }
 
     #[test]
     fn coverage_is_by_whole_tokens() {
-        assert!(covers("openid email", &["email".into()]));
-        assert!(!covers("openid emails", &["email".into()]));
-        assert!(!covers("openid", &["openid".into(), "profile".into()]));
+        assert!(scopes("openid email").covers(&scopes("email")));
+        assert!(!scopes("openid emails").covers(&scopes("email")));
+        assert!(!scopes("openid").covers(&scopes("openid profile")));
+        assert!(scopes("openid").covers(&scopes("")));
+    }
+
+    #[test]
+    fn a_union_keeps_the_first_order_and_adds_only_new_scopes() {
+        let u = scopes("openid email").union(&scopes("profile email"));
+        assert_eq!(u.to_string(), "openid email profile");
+    }
+
+    #[test]
+    fn personal_scopes_are_dropped_for_a_client_alone() {
+        assert_eq!(
+            scopes("openid api:read email offline_access")
+                .without_personal()
+                .to_string(),
+            "api:read"
+        );
+    }
+
+    #[test]
+    fn scopes_serialise_as_a_list_like_before() {
+        let json = serde_json::to_string(&scopes("openid email")).expect("json");
+        assert_eq!(json, r#"["openid","email"]"#);
     }
 }

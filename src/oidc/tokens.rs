@@ -6,6 +6,7 @@ use josekit::jwt::JwtPayload;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::scopes::Scopes;
 use crate::{
     config::Config,
     crypto::{KeyError, KeyRing, b64url, random},
@@ -43,7 +44,7 @@ pub struct AccessSubject<'a> {
 pub struct IdTokenClaims<'a> {
     pub user: &'a StoredUser,
     pub client_id: &'a str,
-    pub scopes: &'a [String],
+    pub scopes: &'a Scopes,
     pub nonce: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
@@ -63,10 +64,10 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 /// The claims the granted scopes release about a user (OIDC Core section 5.4).
-pub fn user_claims(user: &StoredUser, scopes: &[String]) -> Map<String, Value> {
+pub fn user_claims(user: &StoredUser, scopes: &Scopes) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), user.id.to_string().into());
-    if scopes.iter().any(|s| s == "profile") {
+    if scopes.contains("profile") {
         let name = user
             .display_name
             .clone()
@@ -74,7 +75,7 @@ pub fn user_claims(user: &StoredUser, scopes: &[String]) -> Map<String, Value> {
         claims.insert("name".into(), name.into());
         claims.insert("preferred_username".into(), user.username.clone().into());
     }
-    if scopes.iter().any(|s| s == "email") {
+    if scopes.contains("email") {
         claims.insert("email".into(), user.email.clone().into());
         claims.insert("email_verified".into(), user.email_verified.into());
     }

@@ -2,7 +2,7 @@
 
 use sqlx::types::Json;
 
-use super::{Db, Result, StorageError, now, on_db, on_write, unique_violation};
+use super::{Db, Result, StorageError, on_db, on_write, unique_violation};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredClient {
@@ -81,7 +81,7 @@ impl ClientStore {
         Self { db }
     }
 
-    pub async fn insert(&self, new: NewClient) -> Result<StoredClient> {
+    pub async fn insert(&self, new: NewClient, now: i64) -> Result<StoredClient> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              RETURNING {COLUMNS}"
@@ -98,7 +98,7 @@ impl ClientStore {
                 .bind(&new.token_endpoint_auth_method)
                 .bind(Json(&new.allowed_scopes))
                 .bind(new.first_party)
-                .bind(now())
+                .bind(now)
                 .fetch_one(pool)
                 .await
         });

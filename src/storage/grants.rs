@@ -1,5 +1,4 @@
-//! Authorization codes, grants, access and refresh tokens, and consents: what one
-//! person's authorization of one client leaves behind.
+//! Grants and the tokens under them (`grants`, `access_tokens`, `refresh_tokens`).
 //!
 //! A grant is one authorization (a code exchange or a client_credentials request). Every
 //! access and refresh token belongs to one; revoking the grant kills all of them, which is
@@ -8,48 +7,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Result, on_db, on_write};
-
-#[derive(Debug)]
-pub struct NewCode {
-    pub code_hash: String,
-    pub client_id: String,
-    pub user_id: Uuid,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub amr: Vec<String>,
-    pub sid: String,
-    pub expires_at: i64,
-}
-
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct StoredCode {
-    pub client_id: String,
-    pub user_id: Uuid,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub amr: Json<Vec<String>>,
-    pub sid: String,
-    pub expires_at: i64,
-    pub consumed_at: Option<i64>,
-    pub grant_id: Option<String>,
-}
-
-/// What presenting a code found.
-#[derive(Debug)]
-pub enum CodeUse {
-    /// First use: the code is now spent and tied to `grant_id`.
-    First(StoredCode),
-    /// Spent before: whatever its first use issued must be revoked.
-    Replayed(StoredCode),
-    Unknown,
-}
+use super::{Db, Result, WriteTx, on_db, on_tx, on_write};
 
 #[derive(Clone, Debug)]
 pub struct NewGrant {
@@ -62,17 +20,47 @@ pub struct NewGrant {
     pub sid: Option<String>,
 }
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+/// A grant as the rest of Portcullis sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredGrant {
     pub id: String,
     pub client_id: String,
     pub user_id: Option<Uuid>,
     pub scope: String,
     pub auth_time: Option<i64>,
-    pub amr: Json<Vec<String>>,
+    pub amr: Vec<String>,
     pub sid: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    client_id: String,
+    user_id: Option<Uuid>,
+    scope: String,
+    auth_time: Option<i64>,
+    amr: Json<Vec<String>>,
+    sid: Option<String>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<GrantRow> for StoredGrant {
+    fn from(r: GrantRow) -> Self {
+        Self {
+            id: r.id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            scope: r.scope,
+            auth_time: r.auth_time,
+            amr: r.amr.0,
+            sid: r.sid,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
 }
 
 /// What presenting a refresh token found.
@@ -94,36 +82,7 @@ pub struct IssuedTokens<'a> {
     pub refresh: Option<(&'a str, i64)>,
 }
 
-const CODE_COLUMNS: &str = "client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
-                            auth_time, amr, sid, expires_at, consumed_at, grant_id";
-const GRANT_COLUMNS: &str =
-    "id, client_id, user_id, scope, auth_time, amr, sid, created_at, revoked_at";
-
-/// How long a spent code is kept after it expires, so that a late replay is still
-/// recognised and answered by revoking its grant.
-const SPENT_CODE_MEMORY: i64 = 24 * 3600;
-
-/// Inserts an access token row and, if any, a refresh token row inside transaction `$tx`.
-macro_rules! insert_tokens {
-    ($tx:ident, $grant_id:expr, $tokens:expr) => {
-        sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-            .bind($tokens.access_jti)
-            .bind($grant_id)
-            .bind($tokens.access_expires_at)
-            .execute(&mut *$tx)
-            .await?;
-        if let Some((jti, expires_at)) = $tokens.refresh {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)",
-            )
-            .bind(jti)
-            .bind($grant_id)
-            .bind(expires_at)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    };
-}
+const COLUMNS: &str = "id, client_id, user_id, scope, auth_time, amr, sid, created_at, revoked_at";
 
 #[derive(Clone, Debug)]
 pub struct GrantStore {
@@ -135,78 +94,22 @@ impl GrantStore {
         Self { db }
     }
 
-    pub async fn insert_code(&self, code: &NewCode) -> Result<()> {
-        on_write!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
-                 scope, nonce, code_challenge, auth_time, amr, sid, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&code.code_hash)
-            .bind(&code.client_id)
-            .bind(code.user_id)
-            .bind(&code.redirect_uri)
-            .bind(&code.scope)
-            .bind(&code.nonce)
-            .bind(&code.code_challenge)
-            .bind(code.auth_time)
-            .bind(Json(&code.amr))
-            .bind(&code.sid)
-            .bind(code.expires_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Spends a code atomically and ties it to `grant_id`; of two concurrent uses exactly
-    /// one gets `First`. Expiry is the caller's to check.
-    pub async fn consume_code(&self, code_hash: &str, grant_id: &str, now: i64) -> Result<CodeUse> {
-        let spend = format!(
-            "UPDATE authorization_codes SET consumed_at = $2, grant_id = $3 \
-             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"
-        );
-        let first = on_write!(&self.db, |pool| {
-            sqlx::query_as::<_, StoredCode>(&spend)
-                .bind(code_hash)
-                .bind(now)
-                .bind(grant_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        if let Some(code) = first {
-            return Ok(CodeUse::First(code));
-        }
-        let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1");
-        let spent = on_write!(&self.db, |pool| {
-            sqlx::query_as::<_, StoredCode>(&find)
-                .bind(code_hash)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(spent.map_or(CodeUse::Unknown, CodeUse::Replayed))
-    }
-
-    /// Revokes whatever the first use of `code` issued. The grant row may not exist yet
-    /// (the first use is still signing), so this writes a revoked one in its place.
-    pub async fn revoke_grant_of_code(&self, code: &StoredCode, now: i64) -> Result<()> {
-        let Some(grant_id) = &code.grant_id else {
-            return Ok(());
-        };
+    /// Revokes grant `grant.id`. Its row may not exist yet (the first use of its code
+    /// is still signing), so this writes a revoked one in its place.
+    pub async fn revoke_or_forestall(&self, grant: &NewGrant, now: i64) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
                  created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
                  ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at",
             )
-            .bind(grant_id)
-            .bind(&code.client_id)
-            .bind(code.user_id)
-            .bind(&code.scope)
-            .bind(code.auth_time)
-            .bind(&code.amr)
-            .bind(&code.sid)
+            .bind(&grant.id)
+            .bind(&grant.client_id)
+            .bind(grant.user_id)
+            .bind(&grant.scope)
+            .bind(grant.auth_time)
+            .bind(Json(&grant.amr))
+            .bind(&grant.sid)
             .bind(now)
             .execute(pool)
             .await
@@ -215,16 +118,9 @@ impl GrantStore {
         Ok(())
     }
 
-    /// Records a new grant (unless a revoked one already stands in its place) with the
-    /// tokens issued for it, in one transaction.
-    pub async fn insert_grant(
-        &self,
-        grant: &NewGrant,
-        tokens: &IssuedTokens<'_>,
-        now: i64,
-    ) -> Result<()> {
-        on_write!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
+    /// Records a new grant, unless a revoked one already stands in its place.
+    pub async fn insert_in(&self, tx: &mut WriteTx, grant: &NewGrant, now: i64) -> Result<()> {
+        on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
                  created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
@@ -237,20 +133,40 @@ impl GrantStore {
             .bind(Json(&grant.amr))
             .bind(&grant.sid)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            insert_tokens!(tx, &grant.id, tokens);
-            tx.commit().await
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
         })?;
         Ok(())
     }
 
-    /// Records tokens issued for an existing grant (a refresh).
-    pub async fn insert_tokens(&self, grant_id: &str, tokens: &IssuedTokens<'_>) -> Result<()> {
-        on_write!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            insert_tokens!(tx, grant_id, tokens);
-            tx.commit().await
+    /// Records tokens issued under grant `grant_id`.
+    pub async fn insert_tokens_in(
+        &self,
+        tx: &mut WriteTx,
+        grant_id: &str,
+        tokens: &IssuedTokens<'_>,
+    ) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)",
+            )
+            .bind(tokens.access_jti)
+            .bind(grant_id)
+            .bind(tokens.access_expires_at)
+            .execute(&mut *conn)
+            .await?;
+            if let Some((jti, expires_at)) = tokens.refresh {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)",
+                )
+                .bind(jti)
+                .bind(grant_id)
+                .bind(expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
         })?;
         Ok(())
     }
@@ -269,7 +185,7 @@ impl GrantStore {
             .await
         })?;
         if let Some(grant_id) = spent {
-            return Ok(match self.find_grant(&grant_id).await? {
+            return Ok(match self.find(&grant_id).await? {
                 Some(g) if g.revoked_at.is_none() => RefreshUse::First(g),
                 _ => RefreshUse::Invalid,
             });
@@ -284,25 +200,25 @@ impl GrantStore {
         })?;
         match earlier {
             Some((grant_id, Some(_))) => {
-                self.revoke_grant(&grant_id, now).await?;
+                self.revoke(&grant_id, now).await?;
                 Ok(RefreshUse::Replayed)
             }
             _ => Ok(RefreshUse::Invalid),
         }
     }
 
-    pub async fn find_grant(&self, id: &str) -> Result<Option<StoredGrant>> {
-        let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1");
+    pub async fn find(&self, id: &str) -> Result<Option<StoredGrant>> {
+        let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");
         let grant = on_db!(&self.db, |pool| {
-            sqlx::query_as::<_, StoredGrant>(&sql)
+            sqlx::query_as::<_, GrantRow>(&sql)
                 .bind(id)
                 .fetch_optional(pool)
                 .await
         })?;
-        Ok(grant)
+        Ok(grant.map(Into::into))
     }
 
-    pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
+    pub async fn revoke(&self, id: &str, now: i64) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
@@ -315,17 +231,17 @@ impl GrantStore {
     }
 
     /// The grant a refresh token belongs to, if the token is known: one query.
-    pub async fn grant_of_refresh_token(&self, jti: &str) -> Result<Option<StoredGrant>> {
+    pub async fn of_refresh_token(&self, jti: &str) -> Result<Option<StoredGrant>> {
         const SQL: &str = "SELECT g.id, g.client_id, g.user_id, g.scope, g.auth_time, g.amr, \
                            g.sid, g.created_at, g.revoked_at FROM grants g \
                            JOIN refresh_tokens r ON r.grant_id = g.id WHERE r.jti = $1";
         let grant = on_db!(&self.db, |pool| {
-            sqlx::query_as::<_, StoredGrant>(SQL)
+            sqlx::query_as::<_, GrantRow>(SQL)
                 .bind(jti)
                 .fetch_optional(pool)
                 .await
         })?;
-        Ok(grant)
+        Ok(grant.map(Into::into))
     }
 
     /// Whether an access token is live: recorded, unexpired, not revoked, and its grant
@@ -375,48 +291,9 @@ impl GrantStore {
         Ok(())
     }
 
-    /// The scopes `user_id` has granted `client_id`, space-separated.
-    pub async fn consented_scope(&self, user_id: Uuid, client_id: &str) -> Result<Option<String>> {
-        let scope = on_db!(&self.db, |pool| {
-            sqlx::query_scalar::<_, String>(
-                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2",
-            )
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(scope)
-    }
-
-    /// Remembers that `user_id` granted `client_id` these scopes (replacing the set).
-    pub async fn save_consent(
-        &self,
-        user_id: Uuid,
-        client_id: &str,
-        scope: &str,
-        now: i64,
-    ) -> Result<()> {
-        on_write!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(user_id)
-            .bind(client_id)
-            .bind(scope)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Deletes expired tokens and codes past their replay memory.
-    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let n = on_write!(&self.db, |pool| {
+    /// Deletes expired access and refresh tokens.
+    pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
             let mut total = 0;
             for sql in [
                 "DELETE FROM access_tokens WHERE expires_at <= $1",
@@ -424,15 +301,10 @@ impl GrantStore {
             ] {
                 total += sqlx::query(sql)
                     .bind(now)
-                    .execute(pool)
+                    .execute(&mut *conn)
                     .await?
                     .rows_affected();
             }
-            total += sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
-                .bind(now - SPENT_CODE_MEMORY)
-                .execute(pool)
-                .await?
-                .rows_affected();
             Ok::<_, sqlx::Error>(total)
         })?;
         Ok(n)

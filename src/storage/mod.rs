@@ -2,8 +2,12 @@
 //! and run on SQLite (embedded default) or PostgreSQL (scale-out). Row structs stay here.
 //!
 //! Queries use `$1` placeholders, which both engines accept, and portable SQL
-//! (`RETURNING`, `ON CONFLICT`, `lower()`). `on_db!` type-checks each query against both
-//! drivers, so a query that does not fit one of them does not compile.
+//! (`RETURNING`, `ON CONFLICT`, `lower()`). `on_db!`, `on_write!` and `on_tx!` compile
+//! each query body once per engine, so the Rust types bound and read are checked
+//! against both drivers at compile time; the SQL text itself is checked only when it
+//! runs, which is why every store test runs on both engines.
+//!
+//! Nothing here reads the clock: every method that needs the time is given `now`.
 
 use std::{str::FromStr, time::Duration};
 
@@ -16,19 +20,24 @@ use sqlx::{
 use crate::config::DatabaseUrl;
 
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod grants;
 pub mod keys;
 pub mod sessions;
 pub mod users;
 
 pub use clients::{ClientStore, NewClient, StoredClient};
-pub use grants::{GrantStore, NewCode, NewGrant, StoredCode, StoredGrant};
+pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
+pub use consents::ConsentStore;
+pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use sessions::SessionStore;
 pub use users::{NewUser, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
-/// once per engine, so one query text serves both.
+/// once per engine (its Rust types checked against each driver); one SQL text serves
+/// both.
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
@@ -51,6 +60,45 @@ macro_rules! on_write {
     };
 }
 pub(crate) use on_write;
+
+/// Runs statements inside a `WriteTx`: `$body` with `$conn` bound to the engine's
+/// connection (`&mut SqliteConnection` or `&mut PgConnection`), compiled once per engine.
+/// Use `&mut *$conn` as the executor of each statement.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::storage::WriteTx::Sqlite(tx) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut **tx;
+                $body
+            }
+            $crate::storage::WriteTx::Postgres(tx) => {
+                let $conn: &mut sqlx::PgConnection = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+/// One write transaction on either engine, which any store's `*_in` methods join, so
+/// a change that touches several stores commits or rolls back as one. Dropped without
+/// `commit`, it rolls back. On SQLite it holds the one writer connection: keep it short
+/// and never sign or hash inside it.
+#[derive(Debug)]
+pub enum WriteTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await?,
+            Self::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
 
 /// Connection pools to one of the two engines.
 #[derive(Clone, Debug)]
@@ -88,13 +136,6 @@ pub(crate) fn unique_violation(err: &sqlx::Error) -> Option<String> {
         ),
         _ => None,
     }
-}
-
-/// Seconds since the Unix epoch: how every time is stored.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub fn secs(d: Duration) -> i64 {
@@ -159,6 +200,14 @@ impl Db {
         Ok(())
     }
 
+    /// Starts a write transaction (on SQLite, on the writer connection).
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(match self {
+            Self::Sqlite { writes, .. } => WriteTx::Sqlite(writes.begin().await?),
+            Self::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// A round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
         on_db!(self, |pool| sqlx::query("SELECT 1")
@@ -186,7 +235,9 @@ pub struct Store {
     pub users: UserStore,
     pub clients: ClientStore,
     pub keys: KeyStore,
+    pub codes: CodeStore,
     pub grants: GrantStore,
+    pub consents: ConsentStore,
     pub sessions: SessionStore,
 }
 
@@ -196,15 +247,22 @@ impl Store {
             users: UserStore::new(db.clone()),
             clients: ClientStore::new(db.clone()),
             keys: KeyStore::new(db.clone()),
+            codes: CodeStore::new(db.clone()),
             grants: GrantStore::new(db.clone()),
+            consents: ConsentStore::new(db.clone()),
             sessions: SessionStore::new(db.clone()),
             db,
         }
     }
 
-    /// Deletes what has expired: codes, tokens, browser sessions. Returns rows deleted.
-    pub async fn purge_expired(&self) -> Result<u64> {
-        let now = now();
-        Ok(self.grants.purge_expired(now).await? + self.sessions.purge_expired(now).await?)
+    /// Deletes what has expired by `now` (codes, tokens, browser sessions) in one
+    /// transaction across their stores. Returns rows deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let mut tx = self.db.begin_write().await?;
+        let n = self.codes.purge_expired_in(&mut tx, now).await?
+            + self.grants.purge_expired_in(&mut tx, now).await?
+            + self.sessions.purge_expired_in(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 }

@@ -1,7 +1,7 @@
 //! The `browser_sessions` table: tower-sessions records, so a sign-in survives a restart
 //! and is seen by every instance.
 
-use super::{Db, Result, on_db, on_write};
+use super::{Db, Result, WriteTx, on_db, on_tx, on_write};
 
 #[derive(Clone, Debug)]
 pub struct SessionStore {
@@ -71,11 +71,11 @@ impl SessionStore {
         Ok(())
     }
 
-    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let n = on_write!(&self.db, |pool| {
+    pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
             sqlx::query("DELETE FROM browser_sessions WHERE expires_at <= $1")
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map(|r| r.rows_affected())
         })?;

@@ -3,7 +3,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Result, StorageError, now, on_db, on_write, unique_violation};
+use super::{Db, Result, StorageError, on_db, on_write, unique_violation};
 
 /// A person as the rest of Portcullis sees them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,9 +77,8 @@ impl UserStore {
 
     /// Adds a user; a taken username or email (both compared case-insensitively) is
     /// `Conflict`.
-    pub async fn insert(&self, new: NewUser) -> Result<StoredUser> {
+    pub async fn insert(&self, new: NewUser, now: i64) -> Result<StoredUser> {
         let id = Uuid::new_v4();
-        let now = now();
         let sql = format!(
             "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              RETURNING {COLUMNS}"
@@ -143,11 +142,11 @@ impl UserStore {
     }
 
     /// Replaces the password hash (after a rehash with new parameters, or a reset).
-    pub async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<()> {
+    pub async fn set_password_hash(&self, id: Uuid, hash: &str, now: i64) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
                 .bind(hash)
-                .bind(now())
+                .bind(now)
                 .bind(id)
                 .execute(pool)
                 .await
@@ -156,11 +155,11 @@ impl UserStore {
         Ok(())
     }
 
-    pub async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<()> {
+    pub async fn set_disabled(&self, id: Uuid, disabled: bool, now: i64) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
                 .bind(disabled)
-                .bind(now())
+                .bind(now)
                 .bind(id)
                 .execute(pool)
                 .await

@@ -61,13 +61,13 @@ both_backends! {
         let mut config = app.config();
         config.keys.encryption_key = Some(portcullis::config::EncryptionKey([9; 32]));
         let kid = portcullis::commands::keys_rotate(&config).await.expect("rotate");
-        let stored = app.state.store.keys.published(portcullis::storage::now()).await.expect("keys");
+        let stored = app.state.store.keys.published(app.state.clock.now()).await.expect("keys");
         let sealed = stored.iter().find(|k| k.kid == kid).expect("new key");
         assert!(sealed.private_key.starts_with("aes256gcm:"));
         assert!(!sealed.private_key.contains("PRIVATE KEY"));
         // Without the key the ring refuses to load rather than sign with nothing.
         assert!(app.state.keys.reload().await.is_err());
-        let sealed_ring = portcullis::crypto::KeyRing::open(app.state.store.keys.clone(), config.keys.encryption_key.clone()).await.expect("opens with the key");
+        let sealed_ring = portcullis::crypto::KeyRing::open(app.state.store.keys.clone(), config.keys.encryption_key.clone(), app.state.clock.clone()).await.expect("opens with the key");
         assert_eq!(sealed_ring.signing_kid(), kid);
         let payload = josekit::jwt::JwtPayload::new();
         let token = sealed_ring.sign(&payload, "JWT").expect("signs");

@@ -13,3 +13,4 @@ mod keys;
 mod rp;
 mod store;
 mod token;
+mod transactions;

@@ -1,12 +1,13 @@
 //! The stores, on both engines: uniqueness, atomic spending, sessions.
 
-use portcullis::storage::{
-    NewCode, StorageError,
-    grants::{CodeUse, IssuedTokens, NewGrant, RefreshUse},
-    now,
-};
+use portcullis::storage::{CodeUse, IssuedTokens, NewCode, NewGrant, RefreshUse, StorageError};
 
 use crate::{both_backends, helpers::web_app};
+
+/// Store methods are handed the time; these tests hand them the wall clock's.
+fn now() -> i64 {
+    portcullis::clock::Clock::system().now()
+}
 
 both_backends! {
     async fn usernames_and_emails_are_unique_ignoring_case(app: TestApp) {
@@ -38,8 +39,8 @@ both_backends! {
     async fn a_code_is_spent_exactly_once_even_when_raced(app: TestApp) {
         let user = app.add_user("ada").await;
         let (client, _) = app.add_client(web_app("https://app.example.com/cb")).await;
-        let store = app.state.store.grants.clone();
-        store.insert_code(&NewCode {
+        let store = app.state.store.codes.clone();
+        store.insert(&NewCode {
             code_hash: "h".into(), client_id: client.client_id.clone(), user_id: user.id,
             redirect_uri: "https://app.example.com/cb".into(), scope: "openid".into(), nonce: None,
             code_challenge: None, auth_time: now(), amr: vec!["pwd".into()], sid: "s".into(),
@@ -48,7 +49,7 @@ both_backends! {
         let mut tasks = Vec::new();
         for i in 0..8 {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move { store.consume_code("h", &format!("g{i}"), now()).await }));
+            tasks.push(tokio::spawn(async move { store.consume("h", &format!("g{i}"), now()).await }));
         }
         let mut first = 0;
         let mut replayed = 0;
@@ -60,7 +61,7 @@ both_backends! {
             }
         }
         assert_eq!((first, replayed), (1, 7));
-        assert!(matches!(store.consume_code("other", "g", now()).await.expect("query"), CodeUse::Unknown));
+        assert!(matches!(store.consume("other", "g", now()).await.expect("query"), CodeUse::Unknown));
     }
 
     async fn reusing_a_refresh_token_revokes_its_grant_and_its_access_tokens(app: TestApp) {
@@ -68,10 +69,15 @@ both_backends! {
         let (client, _) = app.add_client(web_app("https://app.example.com/cb")).await;
         let store = app.state.store.grants.clone();
         let grant = NewGrant { id: "g1".into(), client_id: client.client_id, user_id: Some(user.id), scope: "openid".into(), auth_time: Some(now()), amr: vec![], sid: None };
-        store.insert_grant(&grant, &IssuedTokens { access_jti: "a1", access_expires_at: now() + 60, refresh: Some(("r1", now() + 600)) }, now()).await.expect("insert");
+        let mut tx = app.state.store.db.begin_write().await.expect("begin");
+        store.insert_in(&mut tx, &grant, now()).await.expect("insert");
+        store.insert_tokens_in(&mut tx, "g1", &IssuedTokens { access_jti: "a1", access_expires_at: now() + 60, refresh: Some(("r1", now() + 600)) }).await.expect("insert");
+        tx.commit().await.expect("commit");
         assert!(store.access_token_is_live("a1", now()).await.expect("query"));
         assert!(matches!(store.use_refresh_token("r1", now()).await.expect("use"), RefreshUse::First(_)));
-        store.insert_tokens("g1", &IssuedTokens { access_jti: "a2", access_expires_at: now() + 60, refresh: Some(("r2", now() + 600)) }).await.expect("insert");
+        let mut tx = app.state.store.db.begin_write().await.expect("begin");
+        store.insert_tokens_in(&mut tx, "g1", &IssuedTokens { access_jti: "a2", access_expires_at: now() + 60, refresh: Some(("r2", now() + 600)) }).await.expect("insert");
+        tx.commit().await.expect("commit");
         assert!(matches!(store.use_refresh_token("r1", now()).await.expect("use"), RefreshUse::Replayed));
         assert!(!store.access_token_is_live("a1", now()).await.expect("query"));
         assert!(!store.access_token_is_live("a2", now()).await.expect("query"));
@@ -87,7 +93,7 @@ both_backends! {
         assert!(s.load("id1", now()).await.expect("load").is_some());
         assert!(s.load("id2", now()).await.expect("load").is_none(), "expired is not loaded");
         // The server's own purger may run first, so check which rows remain, not counts.
-        s.purge_expired(now()).await.expect("purge");
+        app.state.store.purge_expired(now()).await.expect("purge");
         assert!(s.load("id2", now() - 100).await.expect("load").is_none(), "expired is purged");
         assert!(s.load("id1", now()).await.expect("load").is_some(), "live is kept");
         s.delete("id1").await.expect("delete");
@@ -101,12 +107,12 @@ both_backends! {
         let conflict = other.clients.insert(portcullis::storage::NewClient {
             client_id: "dup".into(), secret_hash: None, name: "x".into(), redirect_uris: vec![], post_logout_redirect_uris: vec![],
             grant_types: vec![], public: true, token_endpoint_auth_method: "none".into(), allowed_scopes: vec![], first_party: false,
-        }).await;
+        }, now()).await;
         assert!(conflict.is_ok());
         let again = app.state.store.clients.insert(portcullis::storage::NewClient {
             client_id: "dup".into(), secret_hash: None, name: "y".into(), redirect_uris: vec![], post_logout_redirect_uris: vec![],
             grant_types: vec![], public: true, token_endpoint_auth_method: "none".into(), allowed_scopes: vec![], first_party: false,
-        }).await;
+        }, now()).await;
         assert!(matches!(again, Err(StorageError::Conflict("client_id"))));
     }
 }

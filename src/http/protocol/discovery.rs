@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::paths;
+use crate::http::paths;
 use crate::{AppState, oidc::scopes};
 
 #[derive(Serialize)]

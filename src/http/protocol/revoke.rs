@@ -13,11 +13,7 @@ use crate::{
         extract::{FormParams, client_and_token},
         middleware::cors,
     },
-    oidc::{
-        error::{Error, OAuthError},
-        tokens::{self, Kind},
-    },
-    storage::{StoredClient, now},
+    oidc::error::OAuthError,
 };
 
 /// `POST /revoke` — RFC 7009. Unknown, foreign-signed or expired tokens get 200: the
@@ -29,7 +25,7 @@ pub async fn revoke_post(
     form: Result<FormParams, OAuthError>,
 ) -> Response {
     let (mut response, client) = match client_and_token(&state, &headers, form, true).await {
-        Ok((client, token)) => match revoke(&state, &client, &token).await {
+        Ok((client, token)) => match state.grants.revoke(&client, &token).await {
             Ok(()) => (StatusCode::OK.into_response(), Some(client)),
             Err(e) => (e.into_response(), Some(client)),
         },
@@ -38,28 +34,4 @@ pub async fn revoke_post(
     no_store(&mut response);
     cors::allow(&mut response, &headers, client.as_ref());
     response
-}
-
-async fn revoke(state: &AppState, client: &StoredClient, token: &str) -> Result<(), Error> {
-    let Some((kind, verified)) =
-        tokens::verify_any(&state.keys, state.config.issuer.as_str(), token).await
-    else {
-        return Ok(());
-    };
-    if verified.str("client_id") != Some(client.client_id.as_str()) {
-        return Err(OAuthError::invalid_request("the token was not issued to this client").into());
-    }
-    let Some(jti) = verified.str("jti") else {
-        return Ok(());
-    };
-    let grants = &state.store.grants;
-    match kind {
-        Kind::Refresh => {
-            if let Some(grant) = grants.grant_of_refresh_token(jti).await? {
-                grants.revoke_grant(&grant.id, now()).await?;
-            }
-        }
-        Kind::Access => grants.revoke_access_token(jti, now()).await?,
-    }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use crate::{
     },
     oidc::{
         error::{Error, OAuthError},
-        grant::Grants,
+        values::GrantType,
     },
 };
 
@@ -35,19 +35,16 @@ pub async fn token_post(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let grants = Grants {
-        store: &state.store,
-        keys: &state.keys,
-        config: &state.config,
-    };
+    let grants = &state.grants;
     let one = |name: &str| {
         params
             .one(name)
             .map_err(|e| Error::from(OAuthError::invalid_request(e)))
     };
     let result = async {
-        match one("grant_type")? {
-            Some("authorization_code") => {
+        let grant_type = one("grant_type")?;
+        match grant_type.map(|g| (g, GrantType::parse(g))) {
+            Some((_, Some(GrantType::AuthorizationCode))) => {
                 grants
                     .exchange_code(
                         &client,
@@ -57,13 +54,15 @@ pub async fn token_post(
                     )
                     .await
             }
-            Some("refresh_token") => {
+            Some((_, Some(GrantType::RefreshToken))) => {
                 grants
                     .refresh(&client, one("refresh_token")?, one("scope")?)
                     .await
             }
-            Some("client_credentials") => grants.client_credentials(&client, one("scope")?).await,
-            Some(_) => {
+            Some((_, Some(GrantType::ClientCredentials))) => {
+                grants.client_credentials(&client, one("scope")?).await
+            }
+            Some((_, None)) => {
                 Err(OAuthError::unsupported_grant_type("this grant type is not supported").into())
             }
             None => Err(OAuthError::invalid_request("grant_type is required").into()),

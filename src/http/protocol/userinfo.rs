@@ -17,9 +17,8 @@ use crate::{
     },
     oidc::{
         error::{Error, NO_TOKEN, OAuthError},
-        tokens::{self, ACCESS_TOKEN_TYP},
+        tokens,
     },
-    storage::now,
 };
 
 /// `GET` and `POST /userinfo` — OIDC Core section 5.3; bearer token per RFC 6750.
@@ -64,38 +63,23 @@ async fn claims(
 ) -> Result<(serde_json::Map<String, serde_json::Value>, String), Error> {
     let token = bearer_token(headers, form)?.ok_or_else(|| OAuthError::invalid_token(NO_TOKEN))?;
     let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
-    let now = now();
-    let verified = tokens::verify(
-        &state.keys,
-        state.config.issuer.as_str(),
-        &token,
-        ACCESS_TOKEN_TYP,
-    )
-    .await
-    .ok_or_else(invalid)?;
-    if verified.is_expired(now) {
-        return Err(invalid().into());
-    }
-    let jti = verified.str("jti").ok_or_else(invalid)?;
-    if !state.store.grants.access_token_is_live(jti, now).await? {
-        return Err(invalid().into());
-    }
-    let scopes: Vec<String> = verified
-        .str("scope")
-        .unwrap_or("")
-        .split(' ')
-        .map(str::to_owned)
-        .collect();
-    if !scopes.iter().any(|s| s == "openid") {
+    let access = state
+        .access_tokens
+        .validate(&token)
+        .await?
+        .ok_or_else(invalid)?;
+    let scopes = access.scopes();
+    if !scopes.has_openid() {
         return Err(
             OAuthError::insufficient_scope("the access token lacks the openid scope").into(),
         );
     }
+    let verified = &access.claims;
     let user_id = verified
         .str("sub")
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(invalid)?;
-    let user = match state.store.users.find_by_id(user_id).await? {
+    let user = match state.accounts.user(user_id).await? {
         Some(u) if !u.disabled => u,
         _ => return Err(invalid().into()),
     };

@@ -1,57 +1,14 @@
-//! Pages for people: server-rendered HTML that works without JavaScript, and the
-//! browser-facing protocol endpoints that share their session.
+//! The page side of the two error shapes, and HTML rendering shared by every page:
+//! `render`, the message and error pages, and `PageError`, an error told to a person
+//! in plain words.
 
 use askama::Template;
 use axum::{
-    Router,
     http::StatusCode,
     response::{Html, IntoResponse, Response},
-    routing::get,
 };
-use time::Duration;
-use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
-use crate::AppState;
-
-pub mod assets;
-pub mod consent;
-pub mod csrf;
-pub mod flow;
-pub mod login;
-pub mod session;
-
-use super::protocol::{authorize, end_session, paths};
-
-/// The cookie that carries the browser session id.
-pub const SESSION_COOKIE: &str = "portcullis_session";
-
-/// The browser routes, behind the session layer: cookies HttpOnly, SameSite=Lax (the
-/// authorization request arrives as a top-level cross-site GET), Secure under https.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
-    let sessions = SessionManagerLayer::new(session::DbSessions::new(state.store.sessions.clone()))
-        .with_name(SESSION_COOKIE)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.config.issuer.is_https())
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(ttl));
-    Router::new()
-        .route(
-            paths::AUTHORIZE,
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
-        .route(
-            paths::END_SESSION,
-            get(end_session::end_session_get).post(end_session::end_session_post),
-        )
-        .route("/login", get(login::login_page).post(login::login_submit))
-        .route(
-            "/consent",
-            get(consent::consent_page).post(consent::consent_submit),
-        )
-        .layer(sessions)
-}
+use super::error::no_store;
 
 /// A rendered page, or the error page if the template fails. Pages carry CSRF tokens
 /// and personal details, so no cache keeps them.
@@ -59,7 +16,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
-            super::error::no_store(&mut response);
+            no_store(&mut response);
             response
         }
         Err(e) => {
@@ -124,9 +81,7 @@ impl IntoResponse for PageError {
             title: self.title.into(),
             message: self.message,
         };
-        let mut response = render(self.status, &page);
-        super::error::no_store(&mut response);
-        response
+        render(self.status, &page)
     }
 }
 
@@ -142,6 +97,13 @@ impl From<crate::crypto::PasswordError> for PageError {
         if let crate::crypto::PasswordError::Internal(cause) = &e {
             tracing::error!(error = %cause, "password hashing failure");
         }
+        Self::unavailable()
+    }
+}
+
+impl From<crate::oidc::error::Error> for PageError {
+    fn from(e: crate::oidc::error::Error) -> Self {
+        tracing::error!(error = %e, "a sign-in step failed");
         Self::unavailable()
     }
 }

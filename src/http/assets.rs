@@ -5,7 +5,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-const STYLESHEET: &str = include_str!("../../../static/portcullis.css");
+const STYLESHEET: &str = include_str!("../../static/portcullis.css");
 
 /// `GET /static/portcullis.css`
 pub async fn stylesheet() -> Response {

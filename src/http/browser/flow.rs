@@ -1,6 +1,6 @@
 //! The sign-in flow between pages: pending authorization requests kept in the browser
-//! session, and the one function that decides the next step — sign in, consent, or a
-//! code back to the app.
+//! session, and `proceed`, which gathers the facts, asks `accounts::steps` for the next
+//! step, and carries it out.
 
 use std::collections::HashMap;
 
@@ -8,17 +8,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::PageError;
 use crate::{
     AppState,
-    accounts::AuthenticatedUser,
-    crypto::random,
-    oidc::{
-        authorize::{AuthorizationRequest, ErrorRedirect, Prompt},
-        grant::Grants,
-        scopes,
+    accounts::{
+        AuthenticatedUser,
+        steps::{self, Facts, Refusal, SignedIn, Step},
     },
-    storage::now,
+    crypto::random,
+    http::{page::PageError, paths},
+    oidc::{
+        authorize::{AuthorizationRequest, ErrorRedirect},
+        error::ErrorCode,
+    },
 };
 
 const PENDING: &str = "pending";
@@ -140,83 +141,64 @@ pub fn error_to_client(state: &AppState, e: &ErrorRedirect) -> Response {
 }
 
 /// Moves the request `id` forward: to the login page, the consent page, or back to
-/// the app with a code or an error.
+/// the app with a code or an error, as `accounts::steps::next_step` decides.
 pub async fn proceed(state: &AppState, session: &Session, id: &str) -> Result<Response, PageError> {
     let p = pending(session, id).await?;
     let req = &p.request;
-    let now = now();
-
-    let mut who = signed_in(session).await?;
-    if let Some(w) = &who {
-        let active = state
-            .store
-            .users
-            .find_by_id(w.user_id)
-            .await?
-            .is_some_and(|u| !u.disabled);
-        if !active {
-            sign_out(session).await?;
-            remember_again(session, id, &p).await?;
-            who = None;
-        }
-    }
-    let must_sign_in = match &who {
-        None => true,
-        Some(_) if p.signed_in => false,
-        Some(w) => {
-            req.prompt == Prompt::Login || req.max_age.is_some_and(|max| now - w.auth_time > max)
-        }
+    let who = signed_in(session).await?;
+    let active = match &who {
+        Some(w) => state.accounts.is_active(w.user_id).await?,
+        None => false,
     };
-    if must_sign_in {
-        if req.prompt == Prompt::None {
+    let consented = match &who {
+        Some(w) if active => state.accounts.consented(w.user_id, req.client_id.as_str()).await?,
+        _ => None,
+    };
+    let decision = steps::next_step(&Facts {
+        request: req,
+        signed_in: who.as_ref().map(|who| SignedIn {
+            who,
+            active,
+            second_factor_due: false,
+        }),
+        consented: consented.as_ref(),
+        signed_in_during_request: p.signed_in,
+        consented_during_request: p.consented,
+        now: state.clock.now(),
+    });
+    if decision.end_session {
+        sign_out(session).await?;
+        remember_again(session, id, &p).await?;
+    }
+    match (decision.step, who) {
+        (Step::IssueCode, Some(who)) if active => {
+            let code = state.grants.issue_code(req, &who).await?;
             forget(session, id).await?;
-            return Ok(error_to_client(
-                state,
-                &req.error("login_required", "the user is not signed in"),
-            ));
+            match req.code_redirect(&code, state.config.issuer.as_str()) {
+                Some(url) => Ok(Redirect::to(&url).into_response()),
+                None => Err(PageError::bad_request(
+                    "Something is wrong with this app",
+                    "The app's return address is not usable.",
+                )),
+            }
         }
-        return Ok(Redirect::to(&page_url("/login", id)).into_response());
-    }
-    let Some(who) = who else {
-        return Ok(Redirect::to(&page_url("/login", id)).into_response());
-    };
-
-    let needs_consent = !req.first_party
-        && !p.consented
-        && (req.prompt == Prompt::Consent
-            || !state
-                .store
-                .grants
-                .consented_scope(who.user_id, &req.client_id)
-                .await?
-                .is_some_and(|granted| scopes::covers(&granted, &req.scopes)));
-    if needs_consent {
-        if req.prompt == Prompt::None {
+        (Step::Consent, _) => Ok(Redirect::to(&page_url(paths::CONSENT, id)).into_response()),
+        (Step::Refuse(refusal), _) => {
             forget(session, id).await?;
-            return Ok(error_to_client(
-                state,
-                &req.error("consent_required", "the user has not granted these scopes"),
-            ));
+            let (code, description) = match refusal {
+                Refusal::LoginRequired => (ErrorCode::LoginRequired, "the user is not signed in"),
+                Refusal::ConsentRequired => (
+                    ErrorCode::ConsentRequired,
+                    "the user has not granted these scopes",
+                ),
+            };
+            Ok(error_to_client(state, &req.error(code, description)))
         }
-        return Ok(Redirect::to(&page_url("/consent", id)).into_response());
-    }
-
-    let grants = Grants {
-        store: &state.store,
-        keys: &state.keys,
-        config: &state.config,
-    };
-    let code = grants.issue_code(req, &who).await.map_err(|e| {
-        tracing::error!(error = %e, "issuing a code failed");
-        PageError::unavailable()
-    })?;
-    forget(session, id).await?;
-    match req.code_redirect(&code, state.config.issuer.as_str()) {
-        Some(url) => Ok(Redirect::to(&url).into_response()),
-        None => Err(PageError::bad_request(
-            "Something is wrong with this app",
-            "The app's return address is not usable.",
-        )),
+        // No second factor can be enrolled yet, so none can be due; should one be, the
+        // safe answer is a fresh sign-in, never a code.
+        (Step::Login | Step::SecondFactor | Step::IssueCode, _) => {
+            Ok(Redirect::to(&page_url(paths::LOGIN, id)).into_response())
+        }
     }
 }
 

@@ -7,14 +7,14 @@ use axum::{
 };
 use tower_sessions::Session;
 
+use super::flow;
 use crate::{
     AppState,
-    http::{
-        extract::parse_form,
-        pages::{PageError, flow},
+    http::{extract::parse_form, page::PageError},
+    oidc::{
+        authorize::{AuthorizeError, RawParams, validate},
+        values::ClientId,
     },
-    oidc::authorize::{AuthorizeError, RawParams, validate},
-    storage::now,
 };
 
 /// `GET /authorize` — RFC 6749 section 4.1.1, OIDC Core section 3.1.2.1.
@@ -45,14 +45,15 @@ pub async fn authorize_post(
 }
 
 async fn authorize(state: &AppState, session: &Session, params: RawParams) -> Response {
-    let client = match params.one("client_id") {
-        Ok(Some(id)) if id.len() <= 256 => match state.store.clients.find_by_client_id(id).await {
+    let client_id = params.one("client_id").ok().flatten().and_then(ClientId::parse);
+    let client = match client_id {
+        Some(id) => match state.store.clients.find_by_client_id(id.as_str()).await {
             Ok(c) => c,
             Err(e) => return PageError::from(e).into_response(),
         },
-        _ => None,
+        None => None,
     };
-    let request = match validate(&params, client.as_ref(), now()) {
+    let request = match validate(&params, client.as_ref(), state.clock.now()) {
         Ok(r) => r,
         Err(AuthorizeError::Unredirectable(message)) => {
             let message = format!("{message} Go back to the app you came from and try again.");

@@ -8,15 +8,17 @@ use axum::{
 };
 use tower_sessions::Session;
 
+use super::{csrf, flow};
 use crate::{
     AppState,
     http::{
         extract::parse_form,
-        pages::{MessagePage, PageError, csrf, flow, render},
+        page::{MessagePage, PageError, render},
     },
     oidc::{
         authorize::{RawParams, redirect_with},
         tokens,
+        values::ClientId,
     },
 };
 
@@ -97,9 +99,9 @@ async fn end_session(
         (Some(sent), _) => Some(sent.to_owned()),
         (None, hinted) => hinted,
     };
-    let client = match &client_id {
-        Some(id) if id.len() <= 256 => state.store.clients.find_by_client_id(id).await?,
-        _ => None,
+    let client = match client_id.as_deref().and_then(ClientId::parse) {
+        Some(id) => state.store.clients.find_by_client_id(id.as_str()).await?,
+        None => None,
     };
     let redirect = match one("post_logout_redirect_uri")? {
         None => None,

@@ -10,8 +10,15 @@ use axum::{
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{PageError, csrf, flow, render};
-use crate::{AppState, oidc::scopes, storage::now};
+use super::{csrf, flow};
+use crate::{
+    AppState,
+    http::{
+        page::{PageError, render},
+        paths,
+    },
+    oidc::{error::ErrorCode, scopes},
+};
 
 pub struct ScopeLine {
     pub title: String,
@@ -54,9 +61,8 @@ pub async fn consent_page(
         return flow::proceed(&state, &session, &q.request).await;
     };
     let username = state
-        .store
-        .users
-        .find_by_id(who.user_id)
+        .accounts
+        .user(who.user_id)
         .await?
         .map(|u| u.username)
         .unwrap_or_default();
@@ -99,31 +105,9 @@ pub async fn consent_submit(
     };
     match form.decision.as_str() {
         "allow" => {
-            let existing = state
-                .store
-                .grants
-                .consented_scope(who.user_id, &p.request.client_id)
-                .await?
-                .unwrap_or_default();
-            let mut all: Vec<String> = existing
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            for s in &p.request.scopes {
-                if !all.contains(s) {
-                    all.push(s.clone());
-                }
-            }
             state
-                .store
-                .grants
-                .save_consent(
-                    who.user_id,
-                    &p.request.client_id,
-                    &scopes::join(&all),
-                    now(),
-                )
+                .accounts
+                .record_consent(who.user_id, p.request.client_id.as_str(), &p.request.scopes)
                 .await?;
             flow::update(&session, &form.request, |p| p.consented = true).await?;
             flow::proceed(&state, &session, &form.request).await
@@ -133,9 +117,9 @@ pub async fn consent_submit(
             Ok(flow::error_to_client(
                 &state,
                 &p.request
-                    .error("access_denied", "the user denied the request"),
+                    .error(ErrorCode::AccessDenied, "the user denied the request"),
             ))
         }
-        _ => Ok(Redirect::to(&flow::page_url("/consent", &form.request)).into_response()),
+        _ => Ok(Redirect::to(&flow::page_url(paths::CONSENT, &form.request)).into_response()),
     }
 }

@@ -10,11 +10,12 @@ use axum::{
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{MessagePage, PageError, csrf, flow, render};
+use super::{csrf, flow};
 use crate::{
     AppState,
-    accounts::{self, LoginError},
+    accounts::LoginError,
     crypto::PasswordError,
+    http::page::{MessagePage, PageError, render},
 };
 
 #[derive(Template)]
@@ -104,13 +105,10 @@ pub async fn login_submit(
             csrf::token(&session).await?,
         ));
     }
-    let outcome = accounts::login(
-        &state.store.users,
-        &state.hasher,
-        &form.login,
-        form.password.clone(),
-    )
-    .await;
+    let outcome = state
+        .accounts
+        .login(&form.login, form.password.clone())
+        .await;
     let who = match outcome {
         Ok(who) => who,
         Err(LoginError::InvalidCredentials) => {

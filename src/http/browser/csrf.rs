@@ -3,9 +3,10 @@
 
 use tower_sessions::Session;
 
-use crate::crypto::{constant_time_eq, random};
-
-use super::PageError;
+use crate::{
+    crypto::{constant_time_eq, random},
+    http::page::PageError,
+};
 
 const KEY: &str = "csrf";
 

@@ -8,16 +8,17 @@ use tower_sessions::{
     session_store::{Error, Result},
 };
 
-use crate::storage;
+use crate::{clock::Clock, storage};
 
 #[derive(Clone, Debug)]
 pub struct DbSessions {
     store: storage::SessionStore,
+    clock: Clock,
 }
 
 impl DbSessions {
-    pub fn new(store: storage::SessionStore) -> Self {
-        Self { store }
+    pub fn new(store: storage::SessionStore, clock: Clock) -> Self {
+        Self { store, clock }
     }
 }
 
@@ -62,7 +63,7 @@ impl SessionStore for DbSessions {
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let Some(data) = self
             .store
-            .load(&id.to_string(), storage::now())
+            .load(&id.to_string(), self.clock.now())
             .await
             .map_err(backend)?
         else {

@@ -1,0 +1,50 @@
+//! Pages for people, and the browser-facing protocol endpoints that share their
+//! session (authorize, end session): server-rendered HTML that works without
+//! JavaScript, behind the session layer, every form with a CSRF token.
+
+use axum::{Router, routing::get};
+use time::Duration;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use super::paths;
+use crate::AppState;
+
+mod authorize;
+mod consent;
+mod csrf;
+mod end_session;
+mod flow;
+mod login;
+mod session;
+
+/// The cookie that carries the browser session id.
+pub const SESSION_COOKIE: &str = "portcullis_session";
+
+/// The browser routes, behind the session layer: cookies HttpOnly, SameSite=Lax (the
+/// authorization request arrives as a top-level cross-site GET), Secure under https.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
+    let store = session::DbSessions::new(state.store.sessions.clone(), state.clock.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.issuer.is_https())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(ttl));
+    Router::new()
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            paths::END_SESSION,
+            get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route(paths::LOGIN, get(login::login_page).post(login::login_submit))
+        .route(
+            paths::CONSENT,
+            get(consent::consent_page).post(consent::consent_submit),
+        )
+        .layer(sessions)
+}
