@@ -46,11 +46,10 @@ use portcullis::{
     config::Config,
     crypto::{random, sha256_b64url},
     oidc::{
-        authorize::{AuthorizationRequest, Prompt},
+        authorize::{AuthorizationRequest, RawParams, validate},
         clients::ClientRegistration,
-        grant::Grants,
     },
-    storage::now,
+    storage::StoredClient,
 };
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -330,21 +329,25 @@ impl Server {
     async fn mint_codes(&self, fx: &Arc<Fixture>, n: usize) -> Result<Vec<PkceCode>> {
         let (state, fx) = (self.state.clone(), Arc::clone(fx));
         self.on_server(async move {
-            let grants = Grants {
-                store: &state.store,
-                keys: &state.keys,
-                config: &state.config,
-            };
+            let grants = &state.grants;
+            let now = state.clock.now();
+            let client = state
+                .store
+                .clients
+                .find_by_client_id(&fx.web.id)
+                .await?
+                .context("the web client is registered")?;
             let who = AuthenticatedUser {
                 user_id: fx.user_id,
-                auth_time: now(),
+                auth_time: now,
                 amr: vec!["pwd".into()],
                 sid: random::id(),
             };
             let mut codes = Vec::with_capacity(n);
             for _ in 0..n {
                 let verifier = random::secret();
-                let request = authorization_request(&fx, sha256_b64url(verifier.as_bytes()));
+                let request =
+                    authorization_request(&client, sha256_b64url(verifier.as_bytes()), now)?;
                 let code = grants
                     .issue_code(&request, &who)
                     .await
@@ -396,23 +399,30 @@ async fn register(config: &Config, registration: ClientRegistration) -> Result<C
     })
 }
 
-/// A request as `/authorize` would have validated it: the web client, the bench's
-/// scopes, a nonce and an S256 challenge.
-fn authorization_request(fx: &Fixture, code_challenge: String) -> AuthorizationRequest {
-    AuthorizationRequest {
-        client_id: fx.web.id.clone(),
-        client_name: "Bench web app".into(),
-        first_party: false,
-        redirect_uri: REDIRECT_URI.into(),
-        scopes: SCOPE.split(' ').map(str::to_owned).collect(),
-        state: None,
-        nonce: Some(random::id()),
-        code_challenge: Some(code_challenge),
-        prompt: Prompt::Default,
-        max_age: None,
-        login_hint: None,
-        received_at: now(),
-    }
+/// A request as `/authorize` validates it: the web client, the bench's scopes, a nonce
+/// and an S256 challenge.
+fn authorization_request(
+    client: &StoredClient,
+    code_challenge: String,
+    now: i64,
+) -> Result<AuthorizationRequest> {
+    let nonce = random::id();
+    let params = [
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", SCOPE),
+        ("nonce", nonce.as_str()),
+        ("code_challenge", code_challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let raw = RawParams(
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    validate(&raw, Some(client), now).map_err(|e| anyhow!("the bench's request: {e:?}"))
 }
 
 struct Credentials {
