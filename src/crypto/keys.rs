@@ -250,7 +250,7 @@ fn thumbprint(jwk: &Jwk) -> Result<String, KeyError> {
 
 fn seal(key: &EncryptionKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
     let mut nonce = [0u8; 12];
-    openssl::rand::rand_bytes(&mut nonce).map_err(crypto)?;
+    super::random::fill(&mut nonce);
     let mut tag = [0u8; 16];
     let ct = encrypt_aead(
         Cipher::aes_256_gcm(),

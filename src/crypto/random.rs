@@ -2,10 +2,15 @@
 
 use rand::{RngCore, rngs::OsRng};
 
+/// Fills `buf` from the OS RNG: the one source of randomness in Portcullis.
+pub fn fill(buf: &mut [u8]) {
+    OsRng.fill_bytes(buf);
+}
+
 /// `bytes` random bytes, base64url without padding.
 pub fn token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    OsRng.fill_bytes(&mut buf);
+    fill(&mut buf);
     super::b64url(&buf)
 }
 

@@ -48,7 +48,7 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
 }
 
 pub fn parse_form(body: &[u8]) -> RawParams {
-    RawParams(form_urlencoded::parse(body).into_owned().collect())
+    RawParams(url::form_urlencoded::parse(body).into_owned().collect())
 }
 
 fn param<'a>(params: &'a RawParams, name: &str) -> Result<Option<&'a str>, OAuthError> {
@@ -73,7 +73,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let unescape = |s: &str| -> String {
-        form_urlencoded::parse(format!("v={s}").as_bytes())
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()

@@ -11,13 +11,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::AppState;
 
 mod assets;
-pub mod browser;
-pub mod error;
-pub mod extract;
-pub mod middleware;
-pub mod page;
-pub mod paths;
-pub mod protocol;
+mod browser;
+mod error;
+mod extract;
+mod middleware;
+mod page;
+mod paths;
+mod protocol;
 mod serve;
 
 pub use serve::serve;

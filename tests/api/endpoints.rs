@@ -37,7 +37,7 @@ fn authorize_query(client_id: &str, extra: &[(&str, &str)]) -> String {
             pairs.push((k, v));
         }
     }
-    let q: String = form_urlencoded::Serializer::new(String::new())
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();
     format!("/authorize?{q}")
@@ -237,7 +237,7 @@ both_backends! {
         let mut reg = web_app(CALLBACK);
         reg.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
         let (client, _) = app.add_client(reg).await;
-        let q = |uri: &str| format!("/logout?client_id={}&post_logout_redirect_uri={}", client.client_id, form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>());
+        let q = |uri: &str| format!("/logout?client_id={}&post_logout_redirect_uri={}", client.client_id, url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>());
         let r = get(&app, &q("https://evil.example/bye")).await;
         assert_eq!(r.status(), 400);
         assert!(r.headers().get("location").is_none());

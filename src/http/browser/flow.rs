@@ -124,7 +124,7 @@ pub async fn sign_out(session: &Session) -> Result<(), PageError> {
 
 /// One of our pages for the pending request `id`.
 pub fn page_url(path: &str, id: &str) -> String {
-    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     format!("{path}?request={id}")
 }
 

@@ -1,6 +1,4 @@
-//! Middleware shared by every route: security headers and request tracing; CORS.
-
-pub mod cors;
+//! Middleware shared by every route: security headers and request tracing.
 
 use axum::{
     extract::Request,

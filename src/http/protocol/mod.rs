@@ -6,9 +6,11 @@ use axum::{
     routing::{get, post},
 };
 
-use super::{middleware::cors::preflight, paths};
+use super::paths;
+use cors::preflight;
 use crate::AppState;
 
+mod cors;
 mod discovery;
 mod health;
 mod introspect;

@@ -6,12 +6,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::cors;
 use crate::{
     AppState,
     http::{
         error::no_store,
         extract::{FormParams, client_and_token},
-        middleware::cors,
     },
     oidc::error::OAuthError,
 };

@@ -7,12 +7,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::cors;
 use crate::{
     AppState,
     http::{
         error::no_store,
         extract::{FormParams, authenticate_client},
-        middleware::cors,
     },
     oidc::{
         error::{Error, OAuthError},

@@ -8,12 +8,12 @@ use axum::{
 };
 use uuid::Uuid;
 
+use super::cors;
 use crate::{
     AppState,
     http::{
         error::no_store,
         extract::{FormParams, bearer_token},
-        middleware::cors,
     },
     oidc::{
         error::{Error, NO_TOKEN, OAuthError},
