@@ -2,8 +2,8 @@
 //! calls these, and tests can too.
 
 use crate::{
-    clock::Clock,
     accounts::{self, AccountError, NewAccount},
+    clock::Clock,
     config::Config,
     crypto::{self, KeyError, PasswordHasher},
     oidc::clients::{ClientRegistration, RegistrationError},
@@ -42,7 +42,8 @@ pub async fn user_add(
     let account = NewAccount::parse(username, email, password, None, roles)?;
     let store = open_store(config).await?;
     let hasher = PasswordHasher::new(1, 0).map_err(AccountError::from)?;
-    let user = accounts::create_account(&store.users, &hasher, account, Clock::system().now()).await?;
+    let user =
+        accounts::create_account(&store.users, &hasher, account, Clock::system().now()).await?;
     store.db.close().await;
     Ok(user)
 }

@@ -12,5 +12,5 @@ pub mod oidc;
 pub mod storage;
 
 pub use app::AppState;
-pub use http::serve;
 pub use http::build_router;
+pub use http::serve;

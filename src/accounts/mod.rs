@@ -42,7 +42,11 @@ impl Accounts {
     }
 
     /// Checks a username-or-email and password; see `login::login`.
-    pub async fn login(&self, name: &str, password: String) -> Result<AuthenticatedUser, LoginError> {
+    pub async fn login(
+        &self,
+        name: &str,
+        password: String,
+    ) -> Result<AuthenticatedUser, LoginError> {
         login(&self.users, &self.hasher, name, password, self.clock.now()).await
     }
 
@@ -57,7 +61,11 @@ impl Accounts {
     }
 
     /// The scopes this person has granted this client.
-    pub async fn consented(&self, user: Uuid, client_id: &str) -> Result<Option<Scopes>, StorageError> {
+    pub async fn consented(
+        &self,
+        user: Uuid,
+        client_id: &str,
+    ) -> Result<Option<Scopes>, StorageError> {
         Ok(self
             .consents
             .scope(user, client_id)

@@ -118,14 +118,17 @@ pub async fn create_account(
 ) -> Result<StoredUser, AccountError> {
     let password_hash = hasher.hash(account.password).await?;
     Ok(users
-        .insert(NewUser {
-            username: account.username,
-            email: account.email,
-            email_verified: false,
-            password_hash,
-            display_name: account.display_name,
-            roles: account.roles,
-        }, now)
+        .insert(
+            NewUser {
+                username: account.username,
+                email: account.email,
+                email_verified: false,
+                password_hash,
+                display_name: account.display_name,
+                roles: account.roles,
+            },
+            now,
+        )
         .await?)
 }
 

@@ -8,7 +8,7 @@ use axum::{
 const STYLESHEET: &str = include_str!("../../static/portcullis.css");
 
 /// `GET /static/portcullis.css`
-pub async fn stylesheet() -> Response {
+pub(super) async fn stylesheet() -> Response {
     let mut response = STYLESHEET.into_response();
     let h = response.headers_mut();
     h.insert(

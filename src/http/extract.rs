@@ -10,18 +10,16 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::{
     AppState,
-    oidc::{
-        authorize::RawParams, clients::secret_matches, error::OAuthError, values::ClientId,
-    },
+    oidc::{authorize::RawParams, clients::secret_matches, error::OAuthError, values::ClientId},
     storage::StoredClient,
 };
 
 /// An `application/x-www-form-urlencoded` body as name/value pairs; anything else is an
 /// RFC 6749 `invalid_request`.
-pub struct FormParams(pub RawParams);
+pub(super) struct FormParams(pub RawParams);
 
 /// Whether the request body is declared `application/x-www-form-urlencoded`.
-pub fn is_form(headers: &HeaderMap) -> bool {
+pub(super) fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -47,7 +45,7 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
     }
 }
 
-pub fn parse_form(body: &[u8]) -> RawParams {
+pub(super) fn parse_form(body: &[u8]) -> RawParams {
     RawParams(url::form_urlencoded::parse(body).into_owned().collect())
 }
 
@@ -84,7 +82,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 /// Authenticates the client of a token, revocation or introspection request:
 /// `client_secret_basic`, `client_secret_post`, or — when `allow_public` — `none` for a
 /// public client naming itself with `client_id`. Exactly one method may be used.
-pub async fn authenticate_client(
+pub(super) async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &RawParams,
@@ -131,7 +129,7 @@ pub async fn authenticate_client(
 
 /// The bearer token of a resource request: the Authorization header or the
 /// `access_token` form field (RFC 6750 sections 2.1, 2.2), never both.
-pub fn bearer_token(
+pub(super) fn bearer_token(
     headers: &HeaderMap,
     form: Option<&RawParams>,
 ) -> Result<Option<String>, OAuthError> {
@@ -165,7 +163,7 @@ pub fn bearer_token(
 
 /// The authenticated client and the `token` parameter of a revocation or
 /// introspection request (RFC 7009 section 2.1, RFC 7662 section 2.1).
-pub async fn client_and_token(
+pub(super) async fn client_and_token(
     state: &AppState,
     headers: &HeaderMap,
     form: Result<FormParams, OAuthError>,

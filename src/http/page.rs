@@ -12,7 +12,7 @@ use super::error::no_store;
 
 /// A rendered page, or the error page if the template fails. Pages carry CSRF tokens
 /// and personal details, so no cache keeps them.
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
@@ -33,28 +33,28 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 /// A page that tells the person something went right.
 #[derive(Template)]
 #[template(path = "message.html")]
-pub struct MessagePage {
+pub(super) struct MessagePage {
     pub title: String,
     pub message: String,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage {
+pub(super) struct ErrorPage {
     pub title: String,
     pub message: String,
 }
 
 /// An error told to a person, in plain words, never with internal detail.
 #[derive(Debug)]
-pub struct PageError {
+pub(super) struct PageError {
     pub status: StatusCode,
     pub title: &'static str,
     pub message: String,
 }
 
 impl PageError {
-    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             title,
@@ -62,11 +62,11 @@ impl PageError {
         }
     }
 
-    pub fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, title, message)
     }
 
-    pub fn unavailable() -> Self {
+    pub(super) fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Please try again",
@@ -109,7 +109,7 @@ impl From<crate::oidc::error::Error> for PageError {
 }
 
 /// Any path we do not serve.
-pub async fn not_found() -> PageError {
+pub(super) async fn not_found() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "Page not found",

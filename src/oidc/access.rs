@@ -53,8 +53,13 @@ impl AccessTokens {
     /// The token's claims if it is one of our access tokens and live now; `None` for
     /// anything forged, foreign, expired or revoked.
     pub async fn validate(&self, token: &str) -> Result<Option<AccessToken>, StorageError> {
-        let Some(verified) =
-            tokens::verify(&self.keys, self.config.issuer.as_str(), token, ACCESS_TOKEN_TYP).await
+        let Some(verified) = tokens::verify(
+            &self.keys,
+            self.config.issuer.as_str(),
+            token,
+            ACCESS_TOKEN_TYP,
+        )
+        .await
         else {
             return Ok(None);
         };

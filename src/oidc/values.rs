@@ -118,6 +118,9 @@ mod tests {
     fn empty_and_oversized_client_ids_are_refused() {
         assert!(ClientId::parse("").is_none());
         assert!(ClientId::parse(&"x".repeat(257)).is_none());
-        assert_eq!(ClientId::parse("abc").map(|c| c.to_string()), Some("abc".into()));
+        assert_eq!(
+            ClientId::parse("abc").map(|c| c.to_string()),
+            Some("abc".into())
+        );
     }
 }

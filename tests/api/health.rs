@@ -42,9 +42,13 @@ async fn an_https_issuer_gets_secure_cookies_and_hsts() {
     let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
     let mut config = app.config();
     config.issuer = portcullis::config::Issuer::parse("https://id.example.com").expect("issuer");
-    let state = portcullis::AppState::with_db(config, app.state.store.db.clone(), portcullis::clock::Clock::system())
-        .await
-        .expect("state");
+    let state = portcullis::AppState::with_db(
+        config,
+        app.state.store.db.clone(),
+        portcullis::clock::Clock::system(),
+    )
+    .await
+    .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

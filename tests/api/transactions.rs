@@ -32,7 +32,11 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
         refresh: Some(("r1", now + 600)),
     };
     let mut tx = store.db.begin_write().await.expect("begin");
-    store.grants.insert_in(&mut tx, &grant, now).await.expect("grant");
+    store
+        .grants
+        .insert_in(&mut tx, &grant, now)
+        .await
+        .expect("grant");
     store
         .grants
         .insert_tokens_in(&mut tx, "g1", &tokens)
@@ -40,10 +44,20 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
         .expect("tokens");
     drop(tx);
     assert!(store.grants.find("g1").await.expect("find").is_none());
-    assert!(!store.grants.access_token_is_live("a1", now).await.expect("live"));
+    assert!(
+        !store
+            .grants
+            .access_token_is_live("a1", now)
+            .await
+            .expect("live")
+    );
 
     let mut tx = store.db.begin_write().await.expect("begin");
-    store.grants.insert_in(&mut tx, &grant, now).await.expect("grant");
+    store
+        .grants
+        .insert_in(&mut tx, &grant, now)
+        .await
+        .expect("grant");
     store
         .grants
         .insert_tokens_in(&mut tx, "g1", &tokens)
@@ -51,8 +65,20 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
         .expect("tokens");
     tx.commit().await.expect("commit");
     assert!(store.grants.find("g1").await.expect("find").is_some());
-    assert!(store.grants.access_token_is_live("a1", now).await.expect("live"));
-    assert!(store.grants.refresh_token_is_live("r1", now).await.expect("live"));
+    assert!(
+        store
+            .grants
+            .access_token_is_live("a1", now)
+            .await
+            .expect("live")
+    );
+    assert!(
+        store
+            .grants
+            .refresh_token_is_live("r1", now)
+            .await
+            .expect("live")
+    );
 }
 
 async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp) {
@@ -91,17 +117,45 @@ async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp
 
     // Rolled back: the session and the code are both still there.
     let mut tx = store.db.begin_write().await.expect("begin");
-    let purged = store.codes.purge_expired_in(&mut tx, later).await.expect("codes")
-        + store.sessions.purge_expired_in(&mut tx, later).await.expect("sessions");
+    let purged = store
+        .codes
+        .purge_expired_in(&mut tx, later)
+        .await
+        .expect("codes")
+        + store
+            .sessions
+            .purge_expired_in(&mut tx, later)
+            .await
+            .expect("sessions");
     assert_eq!(purged, 2);
     drop(tx);
-    assert!(store.sessions.load("old", now).await.expect("load").is_some());
+    assert!(
+        store
+            .sessions
+            .load("old", now)
+            .await
+            .expect("load")
+            .is_some()
+    );
     let code = store.codes.consume("old", "g", now).await.expect("consume");
-    assert!(matches!(code, portcullis::storage::CodeUse::First(_)), "{code:?}");
+    assert!(
+        matches!(code, portcullis::storage::CodeUse::First(_)),
+        "{code:?}"
+    );
 
     // Committed: both are gone, together.
     assert!(store.purge_expired(later).await.expect("purge") >= 2);
-    assert!(store.sessions.load("old", now).await.expect("load").is_none());
+    assert!(
+        store
+            .sessions
+            .load("old", now)
+            .await
+            .expect("load")
+            .is_none()
+    );
     let code = store.codes.consume("old", "g", now).await.expect("consume");
-    assert!(matches!(code, portcullis::storage::CodeUse::Unknown), "{code:?}");
+    assert!(
+        matches!(code, portcullis::storage::CodeUse::Unknown),
+        "{code:?}"
+    );
 }

@@ -140,7 +140,9 @@ fn prompt_none_without_a_session_is_login_required() {
 
 #[test]
 fn a_signed_in_person_who_consented_gets_a_code() {
-    let c = Case::new("").signed_in(10).consented("openid email profile");
+    let c = Case::new("")
+        .signed_in(10)
+        .consented("openid email profile");
     assert_eq!(c.step(), Step::IssueCode);
     assert!(!c.decide().end_session);
     let silent = Case::new("none").signed_in(10).consented("openid email");
@@ -180,9 +182,15 @@ fn prompt_login_asks_again_unless_the_person_signed_in_during_this_request() {
 
 #[test]
 fn max_age_passed_asks_to_sign_in_again() {
-    let old = Case::new("").max_age("60").signed_in(61).consented("openid email");
+    let old = Case::new("")
+        .max_age("60")
+        .signed_in(61)
+        .consented("openid email");
     assert_eq!(old.step(), Step::Login);
-    let recent = Case::new("").max_age("60").signed_in(60).consented("openid email");
+    let recent = Case::new("")
+        .max_age("60")
+        .signed_in(60)
+        .consented("openid email");
     assert_eq!(recent.step(), Step::IssueCode);
     let renewed = Case::new("")
         .max_age("60")
@@ -194,7 +202,10 @@ fn max_age_passed_asks_to_sign_in_again() {
 
 #[test]
 fn a_first_party_app_needs_no_consent_but_still_a_sign_in() {
-    assert_eq!(Case::new("").first_party().signed_in(5).step(), Step::IssueCode);
+    assert_eq!(
+        Case::new("").first_party().signed_in(5).step(),
+        Step::IssueCode
+    );
     assert_eq!(
         Case::new("consent").first_party().signed_in(5).step(),
         Step::IssueCode
@@ -208,7 +219,10 @@ fn a_first_party_app_needs_no_consent_but_still_a_sign_in() {
 
 #[test]
 fn a_disabled_person_is_signed_out_and_asked_to_sign_in() {
-    let c = Case::new("").signed_in(5).consented("openid email").disabled();
+    let c = Case::new("")
+        .signed_in(5)
+        .consented("openid email")
+        .disabled();
     assert_eq!(
         c.decide(),
         Decision {
@@ -232,12 +246,19 @@ fn a_disabled_person_is_signed_out_and_asked_to_sign_in() {
         .consented("openid email")
         .signed_in_during_request()
         .disabled();
-    assert_eq!(during.step(), Step::Login, "a sign-in in this request does not revive them");
+    assert_eq!(
+        during.step(),
+        Step::Login,
+        "a sign-in in this request does not revive them"
+    );
 }
 
 #[test]
 fn a_due_second_factor_comes_before_consent_and_code() {
-    let c = Case::new("").signed_in(5).consented("openid email").second_factor_due();
+    let c = Case::new("")
+        .signed_in(5)
+        .consented("openid email")
+        .second_factor_due();
     assert_eq!(c.step(), Step::SecondFactor);
     let first_party = Case::new("").first_party().signed_in(5).second_factor_due();
     assert_eq!(first_party.step(), Step::SecondFactor);
@@ -256,7 +277,11 @@ fn a_code_is_issued_only_with_an_active_signed_in_person() {
             if first_party {
                 c = c.first_party();
             }
-            assert_ne!(c.step(), Step::IssueCode, "nobody signed in, prompt={prompt}");
+            assert_ne!(
+                c.step(),
+                Step::IssueCode,
+                "nobody signed in, prompt={prompt}"
+            );
             let c = c.signed_in(0).signed_in_during_request().disabled();
             assert_ne!(c.step(), Step::IssueCode, "disabled, prompt={prompt}");
         }

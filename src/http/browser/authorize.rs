@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// `GET /authorize` — RFC 6749 section 4.1.1, OIDC Core section 3.1.2.1.
-pub async fn authorize_get(
+pub(super) async fn authorize_get(
     State(state): State<AppState>,
     session: Session,
     Query(params): Query<Vec<(String, String)>>,
@@ -27,7 +27,7 @@ pub async fn authorize_get(
 }
 
 /// `POST /authorize` — OIDC Core section 3.1.2.1: the same request as a form.
-pub async fn authorize_post(
+pub(super) async fn authorize_post(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
@@ -45,7 +45,11 @@ pub async fn authorize_post(
 }
 
 async fn authorize(state: &AppState, session: &Session, params: RawParams) -> Response {
-    let client_id = params.one("client_id").ok().flatten().and_then(ClientId::parse);
+    let client_id = params
+        .one("client_id")
+        .ok()
+        .flatten()
+        .and_then(ClientId::parse);
     let client = match client_id {
         Some(id) => match state.store.clients.find_by_client_id(id.as_str()).await {
             Ok(c) => c,

@@ -20,14 +20,14 @@ use crate::{
     oidc::{error::ErrorCode, scopes},
 };
 
-pub struct ScopeLine {
+pub(super) struct ScopeLine {
     pub title: String,
     pub detail: String,
 }
 
 #[derive(Template)]
 #[template(path = "consent.html")]
-pub struct ConsentPage {
+pub(super) struct ConsentPage {
     pub csrf: String,
     pub request: String,
     pub client_name: String,
@@ -36,12 +36,12 @@ pub struct ConsentPage {
 }
 
 #[derive(Deserialize)]
-pub struct ConsentQuery {
+pub(super) struct ConsentQuery {
     request: String,
 }
 
 #[derive(Deserialize)]
-pub struct ConsentForm {
+pub(super) struct ConsentForm {
     #[serde(default)]
     csrf: Option<String>,
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct ConsentForm {
 }
 
 /// `GET /consent`: what the app asks for, in plain words.
-pub async fn consent_page(
+pub(super) async fn consent_page(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<ConsentQuery>,
@@ -87,7 +87,7 @@ pub async fn consent_page(
 
 /// `POST /consent`: allow remembers the grant and continues; deny tells the app
 /// `access_denied` (RFC 6749 section 4.1.2.1).
-pub async fn consent_submit(
+pub(super) async fn consent_submit(
     State(state): State<AppState>,
     session: Session,
     form: Result<Form<ConsentForm>, FormRejection>,

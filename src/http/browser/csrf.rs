@@ -11,7 +11,7 @@ use crate::{
 const KEY: &str = "csrf";
 
 /// The session's CSRF token, created on first use.
-pub async fn token(session: &Session) -> Result<String, PageError> {
+pub(super) async fn token(session: &Session) -> Result<String, PageError> {
     if let Ok(Some(t)) = session.get::<String>(KEY).await {
         return Ok(t);
     }
@@ -24,7 +24,7 @@ pub async fn token(session: &Session) -> Result<String, PageError> {
 }
 
 /// Refuses a form whose token is missing or does not match the session's.
-pub async fn check(session: &Session, sent: Option<&str>) -> Result<(), PageError> {
+pub(super) async fn check(session: &Session, sent: Option<&str>) -> Result<(), PageError> {
     let expected = session.get::<String>(KEY).await.ok().flatten();
     match (expected, sent) {
         (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()) => Ok(()),

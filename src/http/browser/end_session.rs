@@ -24,7 +24,7 @@ use crate::{
 
 #[derive(Template)]
 #[template(path = "logout.html")]
-pub struct LogoutPage {
+pub(super) struct LogoutPage {
     pub csrf: String,
     pub client_name: Option<String>,
     pub client_id: Option<String>,
@@ -33,7 +33,7 @@ pub struct LogoutPage {
 }
 
 /// `GET /logout` — OpenID Connect RP-Initiated Logout 1.0 section 2.
-pub async fn end_session_get(
+pub(super) async fn end_session_get(
     State(state): State<AppState>,
     session: Session,
     Query(params): Query<Vec<(String, String)>>,
@@ -44,7 +44,7 @@ pub async fn end_session_get(
 }
 
 /// `POST /logout` — the same request as a form, or our own confirmation form.
-pub async fn end_session_post(
+pub(super) async fn end_session_post(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,

@@ -29,7 +29,7 @@ const MAX_PENDING: usize = 8;
 
 /// An authorization request waiting for the person.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Pending {
+pub(super) struct Pending {
     pub request: AuthorizationRequest,
     /// Signed in during this request: satisfies `prompt=login` and `max_age`.
     pub signed_in: bool,
@@ -51,7 +51,7 @@ async fn pending_map(session: &Session) -> Result<HashMap<String, Pending>, Page
 }
 
 /// Keeps `request` in the session; returns its id.
-pub async fn remember(
+pub(super) async fn remember(
     session: &Session,
     request: AuthorizationRequest,
 ) -> Result<String, PageError> {
@@ -79,7 +79,7 @@ pub async fn remember(
     Ok(id)
 }
 
-pub async fn pending(session: &Session, id: &str) -> Result<Pending, PageError> {
+pub(super) async fn pending(session: &Session, id: &str) -> Result<Pending, PageError> {
     pending_map(session).await?.remove(id).ok_or_else(|| {
         PageError::bad_request(
             "This sign-in has expired",
@@ -88,7 +88,7 @@ pub async fn pending(session: &Session, id: &str) -> Result<Pending, PageError> 
     })
 }
 
-pub async fn update(
+pub(super) async fn update(
     session: &Session,
     id: &str,
     f: impl FnOnce(&mut Pending),
@@ -100,36 +100,36 @@ pub async fn update(
     session.insert(PENDING, map).await.map_err(session_failed)
 }
 
-pub async fn forget(session: &Session, id: &str) -> Result<(), PageError> {
+pub(super) async fn forget(session: &Session, id: &str) -> Result<(), PageError> {
     let mut map = pending_map(session).await?;
     map.remove(id);
     session.insert(PENDING, map).await.map_err(session_failed)
 }
 
 /// The person signed in to this browser, if any.
-pub async fn signed_in(session: &Session) -> Result<Option<AuthenticatedUser>, PageError> {
+pub(super) async fn signed_in(session: &Session) -> Result<Option<AuthenticatedUser>, PageError> {
     session.get(AUTH).await.map_err(session_failed)
 }
 
 /// Records a sign-in under a fresh session id (no session fixation).
-pub async fn sign_in(session: &Session, who: &AuthenticatedUser) -> Result<(), PageError> {
+pub(super) async fn sign_in(session: &Session, who: &AuthenticatedUser) -> Result<(), PageError> {
     session.cycle_id().await.map_err(session_failed)?;
     session.insert(AUTH, who).await.map_err(session_failed)
 }
 
 /// Ends the browser session: the record is deleted and the cookie expires.
-pub async fn sign_out(session: &Session) -> Result<(), PageError> {
+pub(super) async fn sign_out(session: &Session) -> Result<(), PageError> {
     session.flush().await.map_err(session_failed)
 }
 
 /// One of our pages for the pending request `id`.
-pub fn page_url(path: &str, id: &str) -> String {
+pub(super) fn page_url(path: &str, id: &str) -> String {
     let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     format!("{path}?request={id}")
 }
 
 /// A redirect to the client carrying an error.
-pub fn error_to_client(state: &AppState, e: &ErrorRedirect) -> Response {
+pub(super) fn error_to_client(state: &AppState, e: &ErrorRedirect) -> Response {
     match e.to_url(state.config.issuer.as_str()) {
         Some(url) => Redirect::to(&url).into_response(),
         None => PageError::bad_request(
@@ -142,7 +142,11 @@ pub fn error_to_client(state: &AppState, e: &ErrorRedirect) -> Response {
 
 /// Moves the request `id` forward: to the login page, the consent page, or back to
 /// the app with a code or an error, as `accounts::steps::next_step` decides.
-pub async fn proceed(state: &AppState, session: &Session, id: &str) -> Result<Response, PageError> {
+pub(super) async fn proceed(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<Response, PageError> {
     let p = pending(session, id).await?;
     let req = &p.request;
     let who = signed_in(session).await?;
@@ -151,7 +155,12 @@ pub async fn proceed(state: &AppState, session: &Session, id: &str) -> Result<Re
         None => false,
     };
     let consented = match &who {
-        Some(w) if active => state.accounts.consented(w.user_id, req.client_id.as_str()).await?,
+        Some(w) if active => {
+            state
+                .accounts
+                .consented(w.user_id, req.client_id.as_str())
+                .await?
+        }
         _ => None,
     };
     let decision = steps::next_step(&Facts {

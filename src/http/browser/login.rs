@@ -20,7 +20,7 @@ use crate::{
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage {
+pub(super) struct LoginPage {
     pub csrf: String,
     pub request: Option<String>,
     pub client_name: Option<String>,
@@ -29,12 +29,12 @@ pub struct LoginPage {
 }
 
 #[derive(Deserialize)]
-pub struct LoginQuery {
+pub(super) struct LoginQuery {
     request: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     #[serde(default)]
     csrf: Option<String>,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct LoginForm {
 }
 
 /// `GET /login`: the form, for a pending authorization request or on its own.
-pub async fn login_page(
+pub(super) async fn login_page(
     State(_state): State<AppState>,
     session: Session,
     Query(q): Query<LoginQuery>,
@@ -72,7 +72,7 @@ pub async fn login_page(
 }
 
 /// `POST /login`: checks the password, then continues the pending request.
-pub async fn login_submit(
+pub(super) async fn login_submit(
     State(state): State<AppState>,
     session: Session,
     form: Result<Form<LoginForm>, FormRejection>,

@@ -18,11 +18,11 @@ mod login;
 mod session;
 
 /// The cookie that carries the browser session id.
-pub const SESSION_COOKIE: &str = "portcullis_session";
+pub(super) const SESSION_COOKIE: &str = "portcullis_session";
 
 /// The browser routes, behind the session layer: cookies HttpOnly, SameSite=Lax (the
 /// authorization request arrives as a top-level cross-site GET), Secure under https.
-pub fn router(state: &AppState) -> Router<AppState> {
+pub(super) fn router(state: &AppState) -> Router<AppState> {
     let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
     let store = session::DbSessions::new(state.store.sessions.clone(), state.clock.clone());
     let sessions = SessionManagerLayer::new(store)
@@ -41,7 +41,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             paths::END_SESSION,
             get(end_session::end_session_get).post(end_session::end_session_post),
         )
-        .route(paths::LOGIN, get(login::login_page).post(login::login_submit))
+        .route(
+            paths::LOGIN,
+            get(login::login_page).post(login::login_submit),
+        )
         .route(
             paths::CONSENT,
             get(consent::consent_page).post(consent::consent_submit),

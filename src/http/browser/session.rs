@@ -11,13 +11,13 @@ use tower_sessions::{
 use crate::{clock::Clock, storage};
 
 #[derive(Clone, Debug)]
-pub struct DbSessions {
+pub(super) struct DbSessions {
     store: storage::SessionStore,
     clock: Clock,
 }
 
 impl DbSessions {
-    pub fn new(store: storage::SessionStore, clock: Clock) -> Self {
+    pub(super) fn new(store: storage::SessionStore, clock: Clock) -> Self {
         Self { store, clock }
     }
 }

@@ -18,7 +18,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers to every response.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+pub(super) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(
@@ -39,7 +39,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Logs each request's method, path (never its query: it carries codes and state),
 /// status and latency.
-pub fn trace_layer()
+pub(super) fn trace_layer()
 -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, impl Fn(&Request) -> tracing::Span + Clone>
 {
     TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -20,7 +20,7 @@ fn request_origin(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether `origin` is the origin of one of `client`'s redirect URIs.
-pub fn client_allows(client: &StoredClient, origin: &str) -> bool {
+pub(super) fn client_allows(client: &StoredClient, origin: &str) -> bool {
     client
         .redirect_uris
         .iter()
@@ -28,7 +28,7 @@ pub fn client_allows(client: &StoredClient, origin: &str) -> bool {
 }
 
 /// Lets the browser read `response` if the request's origin belongs to `client`.
-pub fn allow(response: &mut Response, request: &HeaderMap, client: Option<&StoredClient>) {
+pub(super) fn allow(response: &mut Response, request: &HeaderMap, client: Option<&StoredClient>) {
     let h = response.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
     let (Some(origin), Some(client)) = (request_origin(request), client) else {
@@ -47,7 +47,7 @@ pub fn allow(response: &mut Response, request: &HeaderMap, client: Option<&Store
 
 /// `OPTIONS` preflight: allowed for an origin some client registered; the real request
 /// is then checked against its own client.
-pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Origin"));

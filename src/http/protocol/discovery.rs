@@ -12,7 +12,7 @@ use crate::http::paths;
 use crate::{AppState, oidc::scopes};
 
 #[derive(Serialize)]
-pub struct ProviderMetadata {
+pub(super) struct ProviderMetadata {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
@@ -41,7 +41,7 @@ pub struct ProviderMetadata {
 }
 
 impl ProviderMetadata {
-    pub fn new(state: &AppState) -> Self {
+    pub(super) fn new(state: &AppState) -> Self {
         let issuer = &state.config.issuer;
         Self {
             issuer: issuer.to_string(),
@@ -85,7 +85,7 @@ impl ProviderMetadata {
 }
 
 /// `GET /.well-known/openid-configuration` — OpenID Connect Discovery 1.0 section 4.
-pub async fn discovery_get(State(state): State<AppState>) -> Response {
+pub(super) async fn discovery_get(State(state): State<AppState>) -> Response {
     let mut response = Json(ProviderMetadata::new(&state)).into_response();
     let h = response.headers_mut();
     h.insert(

@@ -6,13 +6,13 @@ use serde_json::json;
 use crate::AppState;
 
 /// `GET /healthz`: the process is up and serving.
-pub async fn healthz() -> impl IntoResponse {
+pub(super) async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database answers; 503 when it does not, so a load balancer
 /// sends traffic elsewhere.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {

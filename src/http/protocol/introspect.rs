@@ -1,11 +1,5 @@
 //! The introspection endpoint.
 
-use axum::{
-    Json,
-    extract::State,
-    http::HeaderMap,
-    response::{IntoResponse, Response},
-};
 use crate::{
     AppState,
     http::{
@@ -14,11 +8,17 @@ use crate::{
     },
     oidc::error::OAuthError,
 };
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
 
 /// `POST /introspect` — RFC 7662. Only confidential clients may ask. A live token
 /// gets `active: true` and its claims; anything else exactly `{"active": false}`.
 /// Refresh tokens are introspectable only by the client they were issued to.
-pub async fn introspect_post(
+pub(super) async fn introspect_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,

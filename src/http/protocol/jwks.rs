@@ -10,7 +10,7 @@ use crate::AppState;
 
 /// `GET /jwks.json` — RFC 7517 section 5; OIDC Core section 10.1.1. Cacheable for a
 /// minute: a relying party that meets an unknown `kid` fetches it again.
-pub async fn jwks_get(State(state): State<AppState>) -> Response {
+pub(super) async fn jwks_get(State(state): State<AppState>) -> Response {
     let mut response = state.keys.jwks().to_string().into_response();
     let h = response.headers_mut();
     h.insert(

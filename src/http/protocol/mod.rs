@@ -7,8 +7,8 @@ use axum::{
 };
 
 use super::paths;
-use cors::preflight;
 use crate::AppState;
+use cors::preflight;
 
 mod cors;
 mod discovery;
@@ -19,14 +19,16 @@ mod revoke;
 mod token;
 mod userinfo;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(paths::DISCOVERY, get(discovery::discovery_get))
         .route(paths::JWKS, get(jwks::jwks_get))
         .route(paths::TOKEN, post(token::token_post).options(preflight))
         .route(
             paths::USERINFO,
-            get(userinfo::userinfo).post(userinfo::userinfo).options(preflight),
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .options(preflight),
         )
         .route(paths::REVOKE, post(revoke::revoke_post).options(preflight))
         .route(paths::INTROSPECT, post(introspect::introspect_post))

@@ -19,7 +19,7 @@ use crate::{
 /// `POST /revoke` — RFC 7009. Unknown, foreign-signed or expired tokens get 200: the
 /// client's goal, a dead token, is met. Revoking a refresh token revokes its whole grant
 /// and the access tokens issued with it (section 2.1).
-pub async fn revoke_post(
+pub(super) async fn revoke_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,

@@ -22,7 +22,7 @@ use crate::{
 
 /// `POST /token` — RFC 6749 sections 3.2, 4.1.3, 4.4 and 6; OIDC Core section 3.1.3;
 /// RFC 7636 section 4.5.
-pub async fn token_post(
+pub(super) async fn token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// `GET` and `POST /userinfo` — OIDC Core section 5.3; bearer token per RFC 6750.
-pub async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
     let is_form = crate::http::extract::is_form(&headers);
     let form = if request.method() == Method::POST && is_form {

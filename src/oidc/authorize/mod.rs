@@ -195,7 +195,11 @@ pub fn validate(
             state: state.clone().filter(|s| s.len() <= MAX_PARAM_LEN),
         })
     };
-    let one = |name: &str| params.one(name).map_err(|e| fail(ErrorCode::InvalidRequest, &e));
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|e| fail(ErrorCode::InvalidRequest, &e))
+    };
 
     one("state")?;
     if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM_LEN) {
@@ -325,11 +329,12 @@ pub fn validate(
 
     let max_age = match one("max_age")? {
         None => None,
-        Some(raw) => Some(
-            raw.parse::<u32>()
-                .map(i64::from)
-                .map_err(|_| fail(ErrorCode::InvalidRequest, "max_age must be a number of seconds"))?,
-        ),
+        Some(raw) => Some(raw.parse::<u32>().map(i64::from).map_err(|_| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a number of seconds",
+            )
+        })?),
     };
     let login_hint = one("login_hint")?
         .filter(|h| h.len() <= 254)
