@@ -25,6 +25,10 @@ pub struct StoredUser {
 pub struct NewUser {
     pub username: String,
     pub email: String,
+    /// What makes the username unique (`accounts::identity::username_key`).
+    pub username_key: String,
+    /// What makes the email unique (`accounts::identity::email_key`).
+    pub email_key: String,
     pub email_verified: bool,
     pub password_hash: String,
     pub display_name: Option<String>,
@@ -75,13 +79,12 @@ impl UserStore {
         Self { db }
     }
 
-    /// Adds a user; a taken username or email (both compared case-insensitively) is
-    /// `Conflict`.
+    /// Adds a user; a taken username or email (compared by their keys) is `Conflict`.
     pub async fn insert(&self, new: NewUser, now: i64) -> Result<StoredUser> {
         let id = Uuid::new_v4();
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             RETURNING {COLUMNS}"
+            "INSERT INTO users ({COLUMNS}, username_key, email_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) RETURNING {COLUMNS}"
         );
         let row = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, UserRow>(&sql)
@@ -94,6 +97,8 @@ impl UserStore {
                 .bind(Json(&new.roles))
                 .bind(false)
                 .bind(now)
+                .bind(&new.username_key)
+                .bind(&new.email_key)
                 .fetch_one(pool)
                 .await
         });
@@ -118,19 +123,56 @@ impl UserStore {
         Ok(row.map(Into::into))
     }
 
-    /// Finds the user whose username or email is `login`, ignoring case.
-    pub async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>> {
+    /// Finds the user whose username key is `username_key` or, failing that, whose
+    /// email key is `email_key`.
+    pub async fn find_by_keys(
+        &self,
+        username_key: &str,
+        email_key: Option<&str>,
+    ) -> Result<Option<StoredUser>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1) \
-             OR lower(email) = lower($1) ORDER BY lower(username) = lower($1) DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM users WHERE username_key = $1 OR email_key = $2 \
+             ORDER BY username_key = $1 DESC LIMIT 1"
         );
         let row = on_db!(&self.db, |pool| {
             sqlx::query_as::<_, UserRow>(&sql)
-                .bind(login)
+                .bind(username_key)
+                .bind(email_key)
                 .fetch_optional(pool)
                 .await
         })?;
         Ok(row.map(Into::into))
+    }
+
+    /// Users stored before uniqueness keys existed: (id, username, email).
+    pub async fn without_keys(&self) -> Result<Vec<(Uuid, String, String)>> {
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (Uuid, String, String)>(
+                "SELECT id, username, email FROM users \
+                 WHERE username_key IS NULL OR email_key IS NULL",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Sets a user's uniqueness keys; `Conflict` when another user already has one.
+    pub async fn set_keys(&self, id: Uuid, username_key: &str, email_key: &str) -> Result<()> {
+        let done = on_write!(&self.db, |pool| {
+            sqlx::query("UPDATE users SET username_key = $1, email_key = $2 WHERE id = $3")
+                .bind(username_key)
+                .bind(email_key)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        });
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) if unique_violation(&e).is_some() => Err(StorageError::Conflict("username")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list(&self) -> Result<Vec<StoredUser>> {
