@@ -93,6 +93,7 @@ impl AppState {
             hasher.clone(),
             clock.clone(),
         );
+        accounts.backfill_identity_keys().await?;
         Ok(Self {
             config,
             clock,

@@ -48,7 +48,10 @@ pub async fn login(
     let user: Option<StoredUser> = if login.is_empty() || login.len() > 254 {
         None
     } else {
-        users.find_by_login(login).await?
+        let keys = super::identity::LoginKeys::of(login);
+        users
+            .find_by_keys(&keys.username, keys.email.as_deref())
+            .await?
     };
     let ok = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))

@@ -1,6 +1,7 @@
 //! People: who may sign in, the sign-in steps as a pure decision, consents, and creating
 //! accounts. Knows nothing of HTTP or SQL. `Accounts` is built once in `AppState`.
 
+pub mod identity;
 pub mod login;
 pub mod new_account;
 pub mod steps;
@@ -41,6 +42,26 @@ impl Accounts {
         }
     }
 
+    /// Gives users stored before uniqueness keys existed their keys; run at start.
+    /// Two old accounts that now share a key keep working by id, and are logged, so
+    /// an admin can rename one.
+    pub async fn backfill_identity_keys(&self) -> Result<(), StorageError> {
+        for (id, username, email) in self.users.without_keys().await? {
+            let username_key = identity::username_key(&username);
+            let email_key = identity::email_key(&email).unwrap_or_else(|| username_key.clone());
+            match self.users.set_keys(id, &username_key, &email_key).await {
+                Ok(()) => {}
+                Err(StorageError::Conflict(_)) => tracing::warn!(
+                    user_id = %id,
+                    "two accounts have the same username or email once case and Unicode \
+                     forms are folded; rename one"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a username-or-email and password; see `login::login`.
     pub async fn login(
         &self,
@@ -48,6 +69,14 @@ impl Accounts {
         password: String,
     ) -> Result<AuthenticatedUser, LoginError> {
         login(&self.users, &self.hasher, name, password, self.clock.now()).await
+    }
+
+    /// The person whose username or email address is `login`, compared by their keys.
+    pub async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>, StorageError> {
+        let keys = identity::LoginKeys::of(login);
+        self.users
+            .find_by_keys(&keys.username, keys.email.as_deref())
+            .await
     }
 
     /// The person, if they still exist.

@@ -68,7 +68,7 @@ impl NewAccount {
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
             });
-        if !valid_email {
+        if !valid_email || super::identity::email_key(email).is_none() {
             return bad("the email address is not valid (like name@example.com)");
         }
         if password.is_empty() {
@@ -120,6 +120,8 @@ pub async fn create_account(
     Ok(users
         .insert(
             NewUser {
+                username_key: super::identity::username_key(&account.username),
+                email_key: super::identity::email_key(&account.email).unwrap_or_default(),
                 username: account.username,
                 email: account.email,
                 email_verified: false,

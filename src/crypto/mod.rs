@@ -1,9 +1,11 @@
 //! Cryptography, with no HTTP in it: the key ring that signs and publishes keys, JWT
-//! signing and verification, password hashing, secret digests and randomness.
+//! signing and verification, password hashing, secret digests, randomness, and the
+//! `Secret` type that keeps secrets out of logs.
 
 pub mod keys;
 pub mod password;
 pub mod random;
+pub mod secret;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
@@ -11,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 pub use keys::{KeyError, KeyRing};
 pub use password::{PasswordError, PasswordHasher};
+pub use secret::Secret;
 
 /// SHA-256 of `input`, base64url without padding: how codes and client secrets are
 /// stored (they are 256-bit random, so a fast hash is enough) and the PKCE S256 transform.

@@ -120,6 +120,16 @@ impl ClientStore {
         Ok(row.map(Into::into))
     }
 
+    /// How many registered clients there are, without loading them.
+    pub async fn count(&self) -> Result<u64> {
+        let n = on_db!(&self.db, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clients")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub async fn list(&self) -> Result<Vec<StoredClient>> {
         let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id");
         let rows = on_db!(&self.db, |pool| {

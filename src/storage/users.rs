@@ -175,6 +175,16 @@ impl UserStore {
         }
     }
 
+    /// How many users there are, without loading them.
+    pub async fn count(&self) -> Result<u64> {
+        let n = on_db!(&self.db, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub async fn list(&self) -> Result<Vec<StoredUser>> {
         let sql = format!("SELECT {COLUMNS} FROM users ORDER BY lower(username)");
         let rows = on_db!(&self.db, |pool| {

@@ -12,7 +12,7 @@ fn now() -> i64 {
 both_backends! {
     async fn usernames_and_emails_are_unique_ignoring_case(app: TestApp) {
         let ada = app.add_user("ada").await;
-        let found = app.state.store.users.find_by_login("ADA@EXAMPLE.COM").await.expect("query").expect("found");
+        let found = app.state.accounts.find_by_login("ADA@EXAMPLE.COM").await.expect("query").expect("found");
         assert_eq!(found.id, ada.id);
         assert_eq!(found.roles, Vec::<String>::new());
         assert!(found.password_hash.starts_with("$argon2id$"));
@@ -103,7 +103,7 @@ both_backends! {
     async fn a_second_instance_sees_the_same_data(app: TestApp) {
         app.add_user("ada").await;
         let other = portcullis::storage::Store::new(app.second_db().await);
-        assert!(other.users.find_by_login("ada").await.expect("query").is_some());
+        assert!(other.users.find_by_keys("ada", None).await.expect("query").is_some());
         let conflict = other.clients.insert(portcullis::storage::NewClient {
             client_id: "dup".into(), secret_hash: None, name: "x".into(), redirect_uris: vec![], post_logout_redirect_uris: vec![],
             grant_types: vec![], public: true, token_endpoint_auth_method: "none".into(), allowed_scopes: vec![], first_party: false,

@@ -1,0 +1,62 @@
+//! What the CLI's commands do and what they print. `main.rs` only parses the command
+//! line and calls the printing form (`client::add`, `user::add`, ...); tests and tools
+//! call the forms that return data (`client_add`, `user_add`, ...).
+//!
+//! The printed text is a contract: scripts read it, so change it only on purpose.
+
+pub mod client;
+pub mod keys;
+pub mod serve;
+pub mod user;
+
+use std::fmt;
+
+use crate::{
+    accounts::AccountError,
+    app::StartError,
+    config::Config,
+    crypto::KeyError,
+    oidc::clients::RegistrationError,
+    storage::{Db, StorageError, Store},
+};
+
+pub use client::{client_add, client_list};
+pub use keys::keys_rotate;
+pub use user::user_add;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Account(#[from] AccountError),
+    #[error("{0}")]
+    Registration(#[from] RegistrationError),
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read the password from standard input: {0}")]
+    Stdin(std::io::Error),
+    #[error("{0}")]
+    Start(#[from] StartError),
+}
+
+/// The one line a failed command leaves on standard error.
+pub fn print_error(error: impl fmt::Display) {
+    eprintln!("portcullis: {error}");
+}
+
+/// Connects and migrates: every command works on an up-to-date schema.
+pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
+    let db = Db::connect(&config.database_url, config.database.max_connections).await?;
+    db.migrate().await?;
+    Ok(Store::new(db))
+}
+
+/// `portcullis migrate`
+pub async fn migrate(config: &Config) -> Result<(), CommandError> {
+    open_store(config).await?;
+    println!("migrations applied");
+    Ok(())
+}

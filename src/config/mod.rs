@@ -1,0 +1,303 @@
+//! Typed settings: `config/default.toml`, an optional file, then the environment,
+//! validated once at start so the rest of the program only sees good values.
+//!
+//! Each value is checked as it is deserialized (the types in `values`, the rules beside
+//! each section), so a bad one fails under the name of its setting.
+
+mod database;
+mod keys;
+mod log;
+mod security;
+mod sessions;
+mod tokens;
+mod values;
+
+use std::{net::SocketAddr, path::Path};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+pub use self::{
+    database::DatabaseSettings,
+    keys::KeySettings,
+    log::{LogFormat, LogSettings},
+    security::SecuritySettings,
+    sessions::SessionSettings,
+    tokens::TokenSettings,
+    values::{DatabaseUrl, EncryptionKey, Issuer},
+};
+pub use crate::crypto::Secret;
+
+/// The defaults, compiled in so the binary runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// A setting that could not be used; `Display` is the one line printed at start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// The validated settings every part of Portcullis reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub issuer: Issuer,
+    #[serde(deserialize_with = "bind")]
+    pub bind: SocketAddr,
+    pub database_url: DatabaseUrl,
+    #[serde(default, deserialize_with = "smtp_url")]
+    pub smtp_url: Option<Secret>,
+    pub database: DatabaseSettings,
+    pub keys: KeySettings,
+    pub tokens: TokenSettings,
+    pub sessions: SessionSettings,
+    pub security: SecuritySettings,
+    pub log: LogSettings,
+}
+
+fn bind<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.parse()
+        .map_err(|_| D::Error::custom(format!("`{raw}` is not an address like 127.0.0.1:8080")))
+}
+
+fn smtp_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    values::optional(d, values::smtp_url)
+}
+
+/// Environment variables with our prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["test_database_url", "log"];
+
+impl Config {
+    /// Loads the layers and validates them; `file` is `--config FILE`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: "no such file".into(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").filter(|k| {
+            !NOT_SETTINGS
+                .iter()
+                .any(|n| k.as_str().eq_ignore_ascii_case(n))
+        }));
+        Self::from_figment(figment)
+    }
+
+    /// The defaults with the given TOML overlaid; no file, no environment. For tests
+    /// and tools that build a configuration in code.
+    pub fn from_toml(overlay: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(overlay)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let mut config: Self = figment.extract().map_err(|e| ConfigError::Invalid {
+            key: if e.path.is_empty() {
+                "config".to_owned()
+            } else {
+                e.path.join(".")
+            },
+            reason: e.kind.to_string(),
+        })?;
+        if config.tokens.access_token_audience.is_empty() {
+            config.tokens.access_token_audience = config.issuer.as_str().to_owned();
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn error_of(toml: &str) -> String {
+        match Config::from_toml(toml) {
+            Ok(_) => String::from("no error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        let c = Config::from_toml("").expect("defaults load");
+        assert_eq!(c.issuer.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.tokens.code_ttl, Duration::from_secs(60));
+        assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(1800));
+        assert_eq!(c.tokens.refresh_token_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(c.tokens.access_token_audience, "http://127.0.0.1:8080");
+        assert!(matches!(c.database_url, DatabaseUrl::Sqlite(_)));
+    }
+
+    #[test]
+    fn an_issuer_with_a_query_or_fragment_is_refused() {
+        assert!(error_of(r#"issuer = "https://id.example.com/?x=1""#).contains("`issuer`"));
+        assert!(error_of(r#"issuer = "https://id.example.com/#f""#).contains("`issuer`"));
+        assert!(error_of(r#"issuer = "id.example.com""#).contains("`issuer`"));
+        assert!(error_of(r#"issuer = "ftp://id.example.com""#).contains("`issuer`"));
+    }
+
+    #[test]
+    fn a_bad_value_is_one_line_naming_its_setting() {
+        let cases = [
+            (
+                r#"issuer = "https://id.example.com/?x=1""#,
+                "invalid setting `issuer`: must not have a query or a fragment",
+            ),
+            (
+                r#"bind = "everywhere""#,
+                "invalid setting `bind`: `everywhere` is not an address like 127.0.0.1:8080",
+            ),
+            (
+                r#"database_url = "mysql://db/x""#,
+                "invalid setting `database_url`: unknown database scheme: use sqlite://PATH or postgres://…",
+            ),
+            (
+                r#"smtp_url = "https://mail.example.com""#,
+                "invalid setting `smtp_url`: must be an smtp:// or smtps:// URL",
+            ),
+            (
+                "[database]\nmax_connections = 0",
+                "invalid setting `database.max_connections`: must be at least 1",
+            ),
+            (
+                "[keys]\nencryption_key = \"c2hvcnQ=\"",
+                "invalid setting `keys.encryption_key`: must decode to exactly 32 bytes (`openssl rand -base64 32`)",
+            ),
+            (
+                "[keys]\nreload_interval = 0",
+                "invalid setting `keys.reload_interval`: must be longer than zero",
+            ),
+            (
+                "[tokens]\ncode_ttl = \"11m\"",
+                "invalid setting `tokens.code_ttl`: must be at most 10m (RFC 6749 section 4.1.2)",
+            ),
+            (
+                "[tokens]\nrefresh_token_ttl = \"2years\"",
+                "invalid setting `tokens.refresh_token_ttl`: must be at most a year",
+            ),
+            (
+                "[sessions]\nttl = \"0s\"",
+                "invalid setting `sessions.ttl`: must be longer than zero",
+            ),
+            (
+                "[log]\nformat = \"xml\"",
+                "invalid setting `log.format`: `xml` is neither \"text\" nor \"json\"",
+            ),
+        ];
+        for (toml, expected) in cases {
+            assert_eq!(error_of(toml), expected, "{toml}");
+        }
+    }
+
+    #[test]
+    fn an_issuer_keeps_its_path_without_a_trailing_slash() {
+        let c = Config::from_toml(r#"issuer = "https://example.com/auth/""#).expect("loads");
+        assert_eq!(c.issuer.as_str(), "https://example.com/auth");
+        assert_eq!(
+            c.issuer.endpoint("/token"),
+            "https://example.com/auth/token"
+        );
+        assert!(c.issuer.is_https());
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused() {
+        let e = error_of(r#"database_url = "mysql://localhost/x""#);
+        assert!(
+            e.contains("`database_url`") && e.contains("unknown database scheme"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_lifetime_names_the_setting() {
+        let e = error_of("[tokens]\naccess_token_ttl = \"soon\"");
+        assert!(e.contains("`tokens.access_token_ttl`"), "{e}");
+        let e = error_of("[tokens]\ncode_ttl = \"0s\"");
+        assert!(e.contains("`tokens.code_ttl`"), "{e}");
+    }
+
+    #[test]
+    fn lifetimes_may_be_plain_seconds() {
+        let c = Config::from_toml("[tokens]\naccess_token_ttl = 90").expect("loads");
+        assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let e = error_of("[tokens]\naccess_ttl = \"5m\"");
+        assert!(e.contains("access_ttl"), "{e}");
+    }
+
+    #[test]
+    fn an_encryption_key_must_be_32_bytes_of_base64() {
+        assert!(error_of("[keys]\nencryption_key = \"short\"").contains("`keys.encryption_key`"));
+        let ok = "[keys]\nencryption_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"";
+        assert!(Config::from_toml(ok).is_ok());
+    }
+
+    #[test]
+    fn empty_optional_settings_are_unset() {
+        let c = Config::from_toml(
+            "smtp_url = \"\"\n[keys]\nencryption_key = \"\"\n[tokens]\naccess_token_audience = \"\"",
+        )
+        .expect("loads");
+        assert!(c.smtp_url.is_none());
+        assert!(c.keys.encryption_key.is_none());
+        assert_eq!(c.tokens.access_token_audience, "http://127.0.0.1:8080");
+        let c = Config::from_toml("[tokens]\naccess_token_audience = \"https://api.example.com\"")
+            .expect("loads");
+        assert_eq!(c.tokens.access_token_audience, "https://api.example.com");
+    }
+
+    #[test]
+    fn zero_password_hash_concurrency_means_one_per_core() {
+        let c = Config::from_toml("").expect("loads");
+        assert!(c.security.password_hash_concurrency >= 1);
+        let c = Config::from_toml("[security]\npassword_hash_concurrency = 3").expect("loads");
+        assert_eq!(c.security.password_hash_concurrency, 3);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn the_environment_overrides_and_test_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTCULLIS_TEST_DATABASE_URL", "postgres://x/y");
+            jail.set_env("PORTCULLIS_ISSUER", "https://id.example.com");
+            jail.set_env("PORTCULLIS_TOKENS__ACCESS_TOKEN_TTL", "15m");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.issuer.as_str(), "https://id.example.com");
+            assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(900));
+            jail.set_env("PORTCULLIS_TOKENS__NOPE", "1");
+            let e = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("nope"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::from_toml(
+            "database_url = \"postgres://u:hunter2@db/x\"\nsmtp_url = \"smtps://u:hunter2@mail.example.com\"",
+        )
+        .expect("loads");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
