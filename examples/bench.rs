@@ -416,12 +416,12 @@ fn authorization_request(
         ("code_challenge", code_challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
-    let raw = RawParams(
+    let raw = RawParams::new(
         params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    );
+    )?;
     validate(&raw, Some(client), now).map_err(|e| anyhow!("the bench's request: {e:?}"))
 }
 

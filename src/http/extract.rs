@@ -8,9 +8,15 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 
+use super::page::PageError;
 use crate::{
     AppState,
-    oidc::{authorize::RawParams, clients::secret_matches, error::OAuthError, values::ClientId},
+    oidc::{
+        authorize::{ControlCharacter, RawParams, check_text},
+        clients::secret_matches,
+        error::OAuthError,
+        values::ClientId,
+    },
     storage::StoredClient,
 };
 
@@ -41,12 +47,68 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
-        Ok(Self(parse_form(&body)))
+        parse_form(&body)
+            .map(Self)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))
     }
 }
 
-pub(super) fn parse_form(body: &[u8]) -> RawParams {
-    RawParams(url::form_urlencoded::parse(body).into_owned().collect())
+/// An `application/x-www-form-urlencoded` body as name/value pairs; refused when any
+/// name or value holds a control character.
+pub(super) fn parse_form(body: &[u8]) -> Result<RawParams, ControlCharacter> {
+    RawParams::new(url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+/// A form posted by one of our pages, deserialised into `T` once every field has been
+/// checked for control characters; the rejection is the page's own error.
+pub(super) struct PageForm<T>(pub(super) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let unreadable = || {
+            PageError::bad_request(
+                "This form could not be read",
+                "The form could not be read. Please go back and try again.",
+            )
+        };
+        if !is_form(req.headers()) {
+            return Err(unreadable());
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| unreadable())?;
+        let params = parse_form(&body).map_err(|_| control_characters())?;
+        let fields: serde_json::Map<String, serde_json::Value> = params
+            .into_pairs()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(Self)
+            .map_err(|_| unreadable())
+    }
+}
+
+/// The page told to a person whose link or form carried control characters.
+pub(super) fn control_characters() -> PageError {
+    PageError::bad_request(
+        "This request is not valid",
+        "It contains characters that are not allowed, such as invisible control characters. \
+         Go back and try again.",
+    )
+}
+
+/// The query string of a request as parameters, refused when anything in it holds a
+/// control character.
+pub(super) fn query_params(query: Option<&str>) -> Result<RawParams, PageError> {
+    RawParams::new(
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect(),
+    )
+    .map_err(|_| control_characters())
 }
 
 fn param<'a>(params: &'a RawParams, name: &str) -> Result<Option<&'a str>, OAuthError> {
@@ -70,13 +132,37 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| -> String {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((unescape(id), unescape(secret))))
+    let id = form_unescape(id).ok_or_else(malformed)?;
+    let secret = form_unescape(secret).ok_or_else(malformed)?;
+    if check_text(&id).is_err() || check_text(&secret).is_err() {
+        return Err(malformed());
+    }
+    Ok(Some((id, secret)))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component exactly (RFC 6749
+/// section 2.3.1, appendix B): `+` is a space, `%XX` a byte, the result UTF-8. A `%`
+/// without two hex digits, or a raw `&` or `=` (which the encoding always escapes), is
+/// malformed.
+fn form_unescape(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'&' | b'=' => return None,
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Authenticates the client of a token, revocation or introspection request:
@@ -180,5 +266,25 @@ pub(super) async fn client_and_token(
             Some(client),
         )),
         Err(e) => Err((OAuthError::invalid_request(e), Some(client))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_unescape;
+
+    #[test]
+    fn basic_credentials_decode_form_encoding_exactly() {
+        assert_eq!(form_unescape("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(form_unescape("%C3%84rger").as_deref(), Some("Ärger"));
+        assert_eq!(form_unescape("s%26t%3D").as_deref(), Some("s&t="));
+        assert_eq!(form_unescape("plain-._~").as_deref(), Some("plain-._~"));
+    }
+
+    #[test]
+    fn malformed_basic_credentials_are_refused_not_cut_short() {
+        for bad in ["sec&ret", "a=b", "%", "%4", "%zz", "%C3"] {
+            assert_eq!(form_unescape(bad), None, "{bad}");
+        }
     }
 }

@@ -34,12 +34,13 @@ fn request(prompt: &str, max_age: Option<&str>, first_party: bool) -> Authorizat
     if let Some(m) = max_age {
         params.push(("max_age", m));
     }
-    let raw = RawParams(
+    let raw = RawParams::new(
         params
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
-    );
+    )
+    .expect("clean");
     validate(&raw, Some(&client), NOW).expect("valid request")
 }
 

@@ -1,7 +1,7 @@
 //! The authorization endpoint.
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
@@ -10,7 +10,10 @@ use tower_sessions::Session;
 use super::flow;
 use crate::{
     AppState,
-    http::{extract::parse_form, page::PageError},
+    http::{
+        extract::{control_characters, parse_form, query_params},
+        page::PageError,
+    },
     oidc::{
         authorize::{AuthorizeError, RawParams, validate},
         values::ClientId,
@@ -21,9 +24,12 @@ use crate::{
 pub(super) async fn authorize_get(
     State(state): State<AppState>,
     session: Session,
-    Query(params): Query<Vec<(String, String)>>,
+    uri: axum::http::Uri,
 ) -> Response {
-    authorize(&state, &session, RawParams(params)).await
+    match query_params(uri.query()) {
+        Ok(params) => authorize(&state, &session, params).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /authorize` — OIDC Core section 3.1.2.1: the same request as a form.
@@ -41,7 +47,10 @@ pub(super) async fn authorize_post(
         )
         .into_response();
     }
-    authorize(&state, &session, parse_form(&body)).await
+    match parse_form(&body) {
+        Ok(params) => authorize(&state, &session, params).await,
+        Err(_) => control_characters().into_response(),
+    }
 }
 
 async fn authorize(state: &AppState, session: &Session, params: RawParams) -> Response {

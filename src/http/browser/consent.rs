@@ -2,8 +2,7 @@
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Query, State, rejection::FormRejection},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -13,6 +12,7 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
+    http::extract::PageForm,
     http::{
         page::{PageError, render},
         paths,
@@ -90,9 +90,9 @@ pub(super) async fn consent_page(
 pub(super) async fn consent_submit(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<ConsentForm>, FormRejection>,
+    form: Result<PageForm<ConsentForm>, PageError>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
+    let Ok(PageForm(form)) = form else {
         return Err(PageError::bad_request(
             "Something went wrong",
             "The form could not be read. Please try again.",

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
@@ -12,7 +12,7 @@ use super::{csrf, flow};
 use crate::{
     AppState,
     http::{
-        extract::parse_form,
+        extract::{control_characters, parse_form, query_params},
         page::{MessagePage, PageError, render},
     },
     oidc::{
@@ -36,9 +36,13 @@ pub(super) struct LogoutPage {
 pub(super) async fn end_session_get(
     State(state): State<AppState>,
     session: Session,
-    Query(params): Query<Vec<(String, String)>>,
+    uri: axum::http::Uri,
 ) -> Response {
-    end_session(&state, &session, RawParams(params), false)
+    let params = match query_params(uri.query()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    end_session(&state, &session, params, false)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -55,7 +59,11 @@ pub(super) async fn end_session_post(
         return PageError::bad_request("Sign-out failed", "The request could not be read.")
             .into_response();
     }
-    end_session(&state, &session, parse_form(&body), true)
+    let params = match parse_form(&body) {
+        Ok(p) => p,
+        Err(_) => return control_characters().into_response(),
+    };
+    end_session(&state, &session, params, true)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

@@ -2,8 +2,7 @@
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Query, State, rejection::FormRejection},
+    extract::{Query, State},
     http::StatusCode,
     response::Response,
 };
@@ -13,6 +12,7 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
+    http::extract::PageForm,
     accounts::LoginError,
     crypto::PasswordError,
     http::page::{MessagePage, PageError, render},
@@ -75,9 +75,9 @@ pub(super) async fn login_page(
 pub(super) async fn login_submit(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<LoginForm>, FormRejection>,
+    form: Result<PageForm<LoginForm>, PageError>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
+    let Ok(PageForm(form)) = form else {
         return Err(PageError::bad_request(
             "Sign-in failed",
             "The form could not be read. Please try again.",

@@ -112,9 +112,37 @@ impl AuthorizationRequest {
 }
 
 /// The query or form parameters of a request, as sent.
-pub struct RawParams(pub Vec<(String, String)>);
+pub struct RawParams(Vec<(String, String)>);
+
+/// Text that carries a control character (C0 or DEL): refused at the edge, before it
+/// can reach a database (PostgreSQL refuses NUL in text) or a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request contains control characters")]
+pub struct ControlCharacter;
+
+/// Refuses `text` if it holds NUL or another control character (U+0000 to U+001F, U+007F).
+pub fn check_text(text: &str) -> Result<(), ControlCharacter> {
+    if text.chars().any(|c| c.is_ascii_control()) {
+        Err(ControlCharacter)
+    } else {
+        Ok(())
+    }
+}
 
 impl RawParams {
+    /// The parameters as sent, if no name or value holds a control character.
+    pub fn new(pairs: Vec<(String, String)>) -> Result<Self, ControlCharacter> {
+        for (name, value) in &pairs {
+            check_text(name)?;
+            check_text(value)?;
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
+
     /// The one value of `name`; `Err` if it was sent more than once (RFC 6749 section
     /// 3.1: parameters MUST NOT be included more than once). Empty counts as absent.
     pub fn one(&self, name: &str) -> Result<Option<&str>, String> {

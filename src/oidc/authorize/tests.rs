@@ -42,7 +42,7 @@ fn params(extra: &[(&str, &str)]) -> RawParams {
             p.push((k.to_string(), v.to_string()));
         }
     }
-    RawParams(p)
+    RawParams::new(p).expect("clean")
 }
 
 fn error_of(extra: &[(&str, &str)], public: bool) -> &'static str {
@@ -84,9 +84,9 @@ fn client_and_redirect_uri_errors_never_redirect() {
         matches!(r, Err(AuthorizeError::Unredirectable(_))),
         "two registered, none sent"
     );
-    let mut dup = params(&[]);
-    dup.0
-        .push(("redirect_uri".into(), "https://app.example/cb".into()));
+    let mut pairs = params(&[]).0;
+    pairs.push(("redirect_uri".into(), "https://app.example/cb".into()));
+    let dup = RawParams::new(pairs).expect("clean");
     assert!(matches!(
         validate(&dup, Some(&c), 0),
         Err(AuthorizeError::Unredirectable(_))
@@ -169,4 +169,13 @@ fn redirects_keep_the_registered_query_and_encode_values() {
     )
     .expect("url");
     assert_eq!(url, "https://app.example/cb2?x=1&code=a+b&state=%26%3D%23");
+}
+
+#[test]
+fn control_characters_anywhere_are_refused() {
+    for bad in ["a\0b", "\u{1}", "line\nbreak", "tab\t", "del\u{7f}"] {
+        assert!(RawParams::new(vec![("nonce".into(), bad.into())]).is_err(), "{bad:?}");
+        assert!(RawParams::new(vec![(bad.into(), "x".into())]).is_err(), "{bad:?}");
+    }
+    assert!(RawParams::new(vec![("nonce".into(), "Ärger ✓ 𝔘".into())]).is_ok());
 }
