@@ -80,7 +80,10 @@ mod tests {
             email_key("ada@BÜCHER.example").as_deref(),
             Some("ada@xn--bcher-kva.example")
         );
-        assert_eq!(email_key("ada@bücher.example"), email_key("ADA@BÜCHER.EXAMPLE"));
+        assert_eq!(
+            email_key("ada@bücher.example"),
+            email_key("ADA@BÜCHER.EXAMPLE")
+        );
     }
 
     #[test]

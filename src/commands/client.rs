@@ -2,8 +2,8 @@
 
 use super::{CommandError, open_store};
 use crate::{
-    clock::Clock,
-    config::Config, crypto::Secret, oidc::clients::ClientRegistration, storage::StoredClient,
+    clock::Clock, config::Config, crypto::Secret, oidc::clients::ClientRegistration,
+    storage::StoredClient,
 };
 
 /// `portcullis client add`: the stored client and its secret, shown this once.

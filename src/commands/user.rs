@@ -4,8 +4,8 @@ use std::io::BufRead;
 
 use super::{CommandError, open_store};
 use crate::{
-    clock::Clock,
     accounts::{self, AccountError, NewAccount},
+    clock::Clock,
     config::Config,
     crypto::{PasswordHasher, Secret},
     storage::StoredUser,
@@ -22,7 +22,8 @@ pub async fn user_add(
     let account = NewAccount::parse(username, email, password.into_exposed(), None, roles)?;
     let store = open_store(config).await?;
     let hasher = PasswordHasher::new(1, 0).map_err(AccountError::from)?;
-    let user = accounts::create_account(&store.users, &hasher, account, Clock::system().now()).await?;
+    let user =
+        accounts::create_account(&store.users, &hasher, account, Clock::system().now()).await?;
     store.db.close().await;
     Ok(user)
 }

@@ -56,21 +56,35 @@ async fn a_rotation_reaches_a_running_server_on_postgres() {
     }
 }
 
-both_backends! {
-    async fn keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign(app: TestApp) {
-        let mut config = app.config();
-        config.keys.encryption_key = Some(portcullis::config::EncryptionKey([9; 32]));
-        let kid = portcullis::commands::keys_rotate(&config).await.expect("rotate");
-        let stored = app.state.store.keys.published(app.state.clock.now()).await.expect("keys");
-        let sealed = stored.iter().find(|k| k.kid == kid).expect("new key");
-        assert!(sealed.private_key.starts_with("aes256gcm:"));
-        assert!(!sealed.private_key.contains("PRIVATE KEY"));
-        // Without the key the ring refuses to load rather than sign with nothing.
-        assert!(app.state.keys.reload().await.is_err());
-        let sealed_ring = portcullis::crypto::KeyRing::open(app.state.store.keys.clone(), config.keys.encryption_key.clone(), app.state.clock.clone()).await.expect("opens with the key");
-        assert_eq!(sealed_ring.signing_kid(), kid);
-        let payload = josekit::jwt::JwtPayload::new();
-        let token = sealed_ring.sign(&payload, "JWT").expect("signs");
-        assert!(sealed_ring.verify(&token).await.is_ok());
-    }
+both_backends!(keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign);
+
+async fn keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign(app: TestApp) {
+    let mut config = app.config();
+    config.keys.encryption_key = Some(portcullis::config::EncryptionKey([9; 32]));
+    let kid = portcullis::commands::keys_rotate(&config)
+        .await
+        .expect("rotate");
+    let stored = app
+        .state
+        .store
+        .keys
+        .published(app.state.clock.now())
+        .await
+        .expect("keys");
+    let sealed = stored.iter().find(|k| k.kid == kid).expect("new key");
+    assert!(sealed.private_key.starts_with("aes256gcm:"));
+    assert!(!sealed.private_key.contains("PRIVATE KEY"));
+    // Without the key the ring refuses to load rather than sign with nothing.
+    assert!(app.state.keys.reload().await.is_err());
+    let sealed_ring = portcullis::crypto::KeyRing::open(
+        app.state.store.keys.clone(),
+        config.keys.encryption_key.clone(),
+        app.state.clock.clone(),
+    )
+    .await
+    .expect("opens with the key");
+    assert_eq!(sealed_ring.signing_kid(), kid);
+    let payload = josekit::jwt::JwtPayload::new();
+    let token = sealed_ring.sign(&payload, "JWT").expect("signs");
+    assert!(sealed_ring.verify(&token).await.is_ok());
 }

@@ -1,5 +1,5 @@
-//! A relying party built on the openidconnect crate, and a person signing in through
-//! our real login and consent forms over HTTP (the browser tests do it in Chromium).
+//! A relying party built on the openidconnect crate, as an app sees Portcullis; the
+//! person signing in is `TestApp::sign_in` (the browser tests do it in Chromium).
 
 use openidconnect::{
     AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl, IssuerUrl,
@@ -8,9 +8,9 @@ use openidconnect::{
 };
 use url::Url;
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{BasicAuth, TestApp};
 
-pub type Client = CoreClient<
+pub(crate) type Client = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointSet,
@@ -19,7 +19,7 @@ pub type Client = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-pub fn oidc_http() -> openidconnect::reqwest::Client {
+pub(crate) fn oidc_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::Client::builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -27,14 +27,14 @@ pub fn oidc_http() -> openidconnect::reqwest::Client {
 }
 
 /// An app registered at Portcullis, seen through the openidconnect crate.
-pub struct Rp {
+pub(crate) struct Rp {
     pub client: Client,
     pub http: openidconnect::reqwest::Client,
     pub secret: Option<String>,
 }
 
 /// One authorization request's secrets, kept by the app.
-pub struct Started {
+pub(crate) struct Started {
     pub url: String,
     pub state: CsrfToken,
     pub nonce: Nonce,
@@ -42,7 +42,7 @@ pub struct Started {
 }
 
 impl Rp {
-    pub async fn discover(
+    pub(crate) async fn discover(
         app: &TestApp,
         client_id: &str,
         secret: Option<&str>,
@@ -70,7 +70,7 @@ impl Rp {
         }
     }
 
-    pub fn start(&self, scopes: &[&str]) -> Started {
+    pub(crate) fn start(&self, scopes: &[&str]) -> Started {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = self
             .client
@@ -92,7 +92,7 @@ impl Rp {
         }
     }
 
-    pub async fn exchange(
+    pub(crate) async fn exchange(
         &self,
         code: &str,
         verifier: PkceCodeVerifier,
@@ -106,7 +106,30 @@ impl Rp {
             .map_err(|e| format!("{e:?}"))
     }
 
-    pub async fn userinfo(
+    /// Signs `username` in for `scopes` through the forms, consenting, and exchanges the
+    /// code: the tokens, and the nonce the ID token must carry.
+    pub(crate) async fn sign_in_and_exchange(
+        &self,
+        app: &TestApp,
+        scopes: &[&str],
+        username: &str,
+    ) -> (openidconnect::core::CoreTokenResponse, Nonce) {
+        let started = self.start(scopes);
+        let callback = app.sign_in(&started.url, username, true).await;
+        let tokens = self
+            .exchange(&callback_params(&callback)["code"], started.verifier)
+            .await
+            .expect("exchange");
+        (tokens, started.nonce)
+    }
+
+    /// The app's HTTP Basic credentials, when it has a secret.
+    pub(crate) fn auth(&self) -> BasicAuth<'_> {
+        let id = self.client.client_id().as_str();
+        self.secret.as_deref().map(|secret| (id, secret))
+    }
+
+    pub(crate) async fn userinfo(
         &self,
         token: &str,
     ) -> Result<openidconnect::core::CoreUserInfoClaims, String> {
@@ -120,87 +143,10 @@ impl Rp {
 }
 
 /// The query of the callback URL the browser was sent to.
-pub fn callback_params(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn callback_params(url: &str) -> std::collections::HashMap<String, String> {
     Url::parse(url)
         .expect("callback url")
         .query_pairs()
         .into_owned()
         .collect()
-}
-
-/// The value of a hidden input in an HTML page.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')?;
-    Some(
-        html[start..start + end]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&quot;", "\""),
-    )
-}
-
-/// What a person does in the browser, over plain HTTP with a cookie jar: follows
-/// redirects within Portcullis, signs in as `username`, and allows consent when
-/// `consent` is true. Returns the URL the app was sent to.
-pub async fn sign_in(app: &TestApp, start_url: &str, username: &str, consent: bool) -> String {
-    let mut url = start_url.to_owned();
-    for _ in 0..10 {
-        if !url.starts_with(&app.base) {
-            return url;
-        }
-        let r = app.http.get(&url).send().await.expect("get");
-        if r.status().is_redirection() {
-            url = absolute(app, r.headers()["location"].to_str().expect("location"));
-            continue;
-        }
-        let status = r.status();
-        let html = r.text().await.expect("html");
-        let csrf =
-            hidden(&html, "csrf").unwrap_or_else(|| panic!("no form at {url} ({status}): {html}"));
-        let request = hidden(&html, "request").expect("request id");
-        let form: Vec<(&str, &str)> = if url.contains("/login") {
-            vec![
-                ("csrf", &csrf),
-                ("request", &request),
-                ("login", username),
-                ("password", PASSWORD),
-            ]
-        } else {
-            vec![
-                ("csrf", &csrf),
-                ("request", &request),
-                ("decision", if consent { "allow" } else { "deny" }),
-            ]
-        };
-        let path = if url.contains("/login") {
-            "/login"
-        } else {
-            "/consent"
-        };
-        let r = app
-            .http
-            .post(app.url(path))
-            .form(&form)
-            .send()
-            .await
-            .expect("post");
-        assert!(
-            r.status().is_redirection(),
-            "{path} answered {}: {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-        url = absolute(app, r.headers()["location"].to_str().expect("location"));
-    }
-    panic!("too many redirects");
-}
-
-fn absolute(app: &TestApp, location: &str) -> String {
-    if location.starts_with('/') {
-        app.url(location)
-    } else {
-        location.to_owned()
-    }
 }

@@ -12,9 +12,9 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
-    http::extract::PageForm,
     accounts::LoginError,
     crypto::PasswordError,
+    http::extract::PageForm,
     http::page::{MessagePage, PageError, render},
 };
 

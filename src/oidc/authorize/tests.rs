@@ -174,8 +174,14 @@ fn redirects_keep_the_registered_query_and_encode_values() {
 #[test]
 fn control_characters_anywhere_are_refused() {
     for bad in ["a\0b", "\u{1}", "line\nbreak", "tab\t", "del\u{7f}"] {
-        assert!(RawParams::new(vec![("nonce".into(), bad.into())]).is_err(), "{bad:?}");
-        assert!(RawParams::new(vec![(bad.into(), "x".into())]).is_err(), "{bad:?}");
+        assert!(
+            RawParams::new(vec![("nonce".into(), bad.into())]).is_err(),
+            "{bad:?}"
+        );
+        assert!(
+            RawParams::new(vec![(bad.into(), "x".into())]).is_err(),
+            "{bad:?}"
+        );
     }
     assert!(RawParams::new(vec![("nonce".into(), "Ärger ✓ 𝔘".into())]).is_ok());
 }

@@ -54,43 +54,57 @@ fn logout_url(app: &TestApp, id_token: &str, post_logout: &str) -> String {
     )
 }
 
-both_backends! {
-    async fn logout_with_a_hint_returns_only_to_a_registered_address(app: TestApp) {
-        with_browser(app, |app, b| async move {
-            let rp = logout_rp(&app).await;
-            let tokens = signed_in(&b, &app, &rp).await;
-            let id_token = tokens.id_token().expect("id token").to_string();
+both_backends!(
+    logout_with_a_hint_returns_only_to_a_registered_address,
+    logout_without_a_hint_asks_first,
+);
 
-            b.goto(&logout_url(&app, &id_token, "https://attacker.example/signed-out")).await;
-            let url = b.url().await;
-            assert!(url.as_str().starts_with(&app.url("/logout?")), "no redirect: {url}");
-            assert_eq!(b.text("h1").await, "This sign-out link is not valid");
-            assert_eq!(b.status().await, 400);
-            let message = b.text(".alert").await;
-            assert!(message.contains("not registered"), "{message}");
+async fn logout_with_a_hint_returns_only_to_a_registered_address(app: TestApp) {
+    with_browser(app, |app, b| async move {
+        let rp = logout_rp(&app).await;
+        let tokens = signed_in(&b, &app, &rp).await;
+        let id_token = tokens.id_token().expect("id token").to_string();
 
-            let back = app.url("/signed-out");
-            b.goto(&logout_url(&app, &id_token, &back)).await;
-            let url = b.wait_for_url("the app", |u| u.path() == "/signed-out").await;
-            assert_eq!(url.as_str(), format!("{back}?state=xyz"));
-            assert_signed_out(&b, &app, &rp).await;
-        })
+        b.goto(&logout_url(
+            &app,
+            &id_token,
+            "https://attacker.example/signed-out",
+        ))
         .await;
-    }
+        let url = b.url().await;
+        assert!(
+            url.as_str().starts_with(&app.url("/logout?")),
+            "no redirect: {url}"
+        );
+        assert_eq!(b.text("h1").await, "This sign-out link is not valid");
+        assert_eq!(b.status().await, 400);
+        let message = b.text(".alert").await;
+        assert!(message.contains("not registered"), "{message}");
 
-    async fn logout_without_a_hint_asks_first(app: TestApp) {
-        with_browser(app, |app, b| async move {
-            let rp = logout_rp(&app).await;
-            signed_in(&b, &app, &rp).await;
-            b.goto(&app.url("/logout")).await;
-            assert_eq!(b.text("h1").await, "Sign out?");
-            assert_eq!(b.status().await, 200);
-            b.click_button("Sign out").await;
-            b.wait_for_url("the signed-out page", |u| u.path() == "/logout").await;
-            assert_eq!(b.text("h1").await, "You have signed out");
-            assert!(b.text("main").await.contains("no longer signed in"));
-            assert_signed_out(&b, &app, &rp).await;
-        })
-        .await;
-    }
+        let back = app.url("/signed-out");
+        b.goto(&logout_url(&app, &id_token, &back)).await;
+        let url = b
+            .wait_for_url("the app", |u| u.path() == "/signed-out")
+            .await;
+        assert_eq!(url.as_str(), format!("{back}?state=xyz"));
+        assert_signed_out(&b, &app, &rp).await;
+    })
+    .await;
+}
+
+async fn logout_without_a_hint_asks_first(app: TestApp) {
+    with_browser(app, |app, b| async move {
+        let rp = logout_rp(&app).await;
+        signed_in(&b, &app, &rp).await;
+        b.goto(&app.url("/logout")).await;
+        assert_eq!(b.text("h1").await, "Sign out?");
+        assert_eq!(b.status().await, 200);
+        b.click_button("Sign out").await;
+        b.wait_for_url("the signed-out page", |u| u.path() == "/logout")
+            .await;
+        assert_eq!(b.text("h1").await, "You have signed out");
+        assert!(b.text("main").await.contains("no longer signed in"));
+        assert_signed_out(&b, &app, &rp).await;
+    })
+    .await;
 }

@@ -193,14 +193,14 @@ async fn open_session(driver: &str, chromium: &Path) -> (Client, tempfile::TempD
 }
 
 /// A page in Chromium, signed in as nobody yet, and the test server it talks to.
-pub struct Browser {
+pub(crate) struct Browser {
     pub client: Client,
     pub base: String,
 }
 
 /// Runs `test` with a fresh browser session: skipped when there is no browser, limited
 /// to [`TEST_LIMIT`], and the session is closed whether the test passes or panics.
-pub async fn with_browser<F, Fut>(app: TestApp, test: F)
+pub(crate) async fn with_browser<F, Fut>(app: TestApp, test: F)
 where
     F: FnOnce(TestApp, Browser) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -237,19 +237,19 @@ where
 
 impl Browser {
     /// Opens `url` and waits for the page to load.
-    pub async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client
             .goto(url)
             .await
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
-    pub async fn url(&self) -> Url {
+    pub(crate) async fn url(&self) -> Url {
         self.client.current_url().await.expect("current url")
     }
 
     /// Polls until the page's URL satisfies `ready` and the page has loaded.
-    pub async fn wait_for_url(&self, what: &str, ready: impl Fn(&Url) -> bool) -> Url {
+    pub(crate) async fn wait_for_url(&self, what: &str, ready: impl Fn(&Url) -> bool) -> Url {
         let deadline = Instant::now() + WAIT;
         loop {
             let url = self.url().await;
@@ -266,7 +266,7 @@ impl Browser {
 
     /// Waits until the browser is back at the app's callback (or any URL starting with
     /// `prefix`), and returns its query.
-    pub async fn wait_for_callback(
+    pub(crate) async fn wait_for_callback(
         &self,
         prefix: &str,
     ) -> std::collections::HashMap<String, String> {
@@ -286,7 +286,7 @@ impl Browser {
     }
 
     /// Waits for an element on the page.
-    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         let url = self.url().await;
         self.client
             .wait()
@@ -297,7 +297,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no `{css}` at {url}: {e}"))
     }
 
-    pub async fn has(&self, css: &str) -> bool {
+    pub(crate) async fn has(&self, css: &str) -> bool {
         !self
             .client
             .find_all(Locator::Css(css))
@@ -306,12 +306,12 @@ impl Browser {
             .is_empty()
     }
 
-    pub async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("text")
     }
 
     /// The current value of a form field.
-    pub async fn value(&self, css: &str) -> String {
+    pub(crate) async fn value(&self, css: &str) -> String {
         self.find(css)
             .await
             .prop("value")
@@ -321,7 +321,7 @@ impl Browser {
     }
 
     /// The HTTP status of the page on screen, as the browser received it.
-    pub async fn status(&self) -> u16 {
+    pub(crate) async fn status(&self) -> u16 {
         let v = self
             .client
             .execute(
@@ -335,7 +335,7 @@ impl Browser {
     }
 
     /// Clicks the button whose visible label is `label`.
-    pub async fn click_button(&self, label: &str) {
+    pub(crate) async fn click_button(&self, label: &str) {
         let xpath = format!("//button[normalize-space()='{label}']");
         let url = self.url().await;
         let button = self
@@ -375,7 +375,7 @@ impl Browser {
     }
 
     /// Types into the login form on screen and presses "Sign in".
-    pub async fn fill_login(&self, login: &str, password: &str) {
+    pub(crate) async fn fill_login(&self, login: &str, password: &str) {
         let field = self.find("#login").await;
         field.clear().await.expect("clear");
         field.send_keys(login).await.expect("type the username");
@@ -388,7 +388,7 @@ impl Browser {
     }
 
     /// On the login page: waits for it, checks it, and signs in as `username`.
-    pub async fn sign_in_as(&self, username: &str) {
+    pub(crate) async fn sign_in_as(&self, username: &str) {
         self.wait_for_url("the login page", |u| u.path() == "/login")
             .await;
         assert_eq!(self.text("h1").await, "Sign in");
@@ -396,7 +396,7 @@ impl Browser {
     }
 
     /// On the consent page: waits for it, and clicks `label` ("Allow" or "Deny").
-    pub async fn consent(&self, label: &str) {
+    pub(crate) async fn consent(&self, label: &str) {
         self.wait_for_url("the consent page", |u| u.path() == "/consent")
             .await;
         self.click_button(label).await;
@@ -405,25 +405,25 @@ impl Browser {
 
 /// The app's redirect URI: a page on the test server itself (our 404 page), so the
 /// browser's URL shows what the app was sent.
-pub fn callback(app: &TestApp) -> String {
+pub(crate) fn callback(app: &TestApp) -> String {
     format!("{}/callback", app.base)
 }
 
 /// A confidential web app redirecting to [`callback`], as an Rp.
-pub async fn web_rp(app: &TestApp) -> Rp {
+pub(crate) async fn web_rp(app: &TestApp) -> Rp {
     let (client, secret) = app.add_client(web_app(&callback(app))).await;
     Rp::discover(app, &client.client_id, secret.as_deref(), &callback(app)).await
 }
 
 /// `url` with extra query parameters.
-pub fn with_params(url: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn with_params(url: &str, extra: &[(&str, &str)]) -> String {
     let mut url = Url::parse(url).expect("url");
     url.query_pairs_mut().extend_pairs(extra);
     url.to_string()
 }
 
 /// Signs in through the pages and consents, returning the callback's query.
-pub async fn sign_in_and_allow(
+pub(crate) async fn sign_in_and_allow(
     b: &Browser,
     app: &TestApp,
     started: &Started,
@@ -436,7 +436,7 @@ pub async fn sign_in_and_allow(
 }
 
 /// The tokens for a callback's code.
-pub async fn exchange(
+pub(crate) async fn exchange(
     rp: &Rp,
     params: &std::collections::HashMap<String, String>,
     started: Started,

@@ -64,7 +64,7 @@ async fn shoot(b: &Browser, dir: &Path, name: &str) {
 }
 
 /// Writes the screenshots into the folder PORTCULLIS_SCREENSHOTS names, if it is set.
-pub async fn run() {
+pub(super) async fn run() {
     let Some(dir) = std::env::var_os("PORTCULLIS_SCREENSHOTS").map(PathBuf::from) else {
         eprintln!("skipped: set PORTCULLIS_SCREENSHOTS to a folder to write the screenshots");
         return;

@@ -24,20 +24,13 @@ async fn exchange_error(rp: &Rp, code: &str, verifier: &str) -> String {
 
 /// What `/userinfo` says to a bearer token: the status and the `WWW-Authenticate` header.
 async fn userinfo(app: &TestApp, token: &str) -> (u16, String) {
-    let r = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("userinfo");
-    let challenge = r
-        .headers()
+    let (status, headers, _) = app.userinfo(token).await;
+    let challenge = headers
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    (r.status().as_u16(), challenge)
+    (status.as_u16(), challenge)
 }
 
 fn assert_refused((status, challenge): (u16, String), what: &str) {
@@ -57,67 +50,75 @@ fn tampered(jwt: &str) -> String {
     String::from_utf8(bytes).expect("ascii")
 }
 
-both_backends! {
-    async fn a_code_works_once_and_its_replay_revokes_what_it_gave(app: TestApp) {
-        with_browser(app, |app, b| async move {
-            app.add_user("ada").await;
-            let rp = web_rp(&app).await;
-            let started = rp.start(&["openid"]);
-            let params = sign_in_and_allow(&b, &app, &started, "ada").await;
-            let code = params["code"].clone();
-            let verifier = started.verifier.secret().clone();
+both_backends!(
+    a_code_works_once_and_its_replay_revokes_what_it_gave,
+    a_wrong_pkce_verifier_gets_no_tokens,
+    tampered_and_revoked_access_tokens_are_refused,
+);
 
-            let tokens = rp
-                .exchange(&code, PkceCodeVerifier::new(verifier.clone()))
-                .await
-                .expect("the first exchange");
-            assert_eq!(userinfo(&app, tokens.access_token().secret()).await.0, 200);
+async fn a_code_works_once_and_its_replay_revokes_what_it_gave(app: TestApp) {
+    with_browser(app, |app, b| async move {
+        app.add_user("ada").await;
+        let rp = web_rp(&app).await;
+        let started = rp.start(&["openid"]);
+        let params = sign_in_and_allow(&b, &app, &started, "ada").await;
+        let code = params["code"].clone();
+        let verifier = started.verifier.secret().clone();
 
-            assert_eq!(exchange_error(&rp, &code, &verifier).await, "invalid_grant");
-            assert_refused(
-                userinfo(&app, tokens.access_token().secret()).await,
-                "the access token from the replayed code",
-            );
-        })
-        .await;
-    }
+        let tokens = rp
+            .exchange(&code, PkceCodeVerifier::new(verifier.clone()))
+            .await
+            .expect("the first exchange");
+        assert_eq!(userinfo(&app, tokens.access_token().secret()).await.0, 200);
 
-    async fn a_wrong_pkce_verifier_gets_no_tokens(app: TestApp) {
-        with_browser(app, |app, b| async move {
-            app.add_user("ada").await;
-            let rp = web_rp(&app).await;
-            let started = rp.start(&["openid"]);
-            let params = sign_in_and_allow(&b, &app, &started, "ada").await;
-            let wrong = "x".repeat(43);
-            assert_ne!(started.verifier.secret(), &wrong);
-            assert_eq!(exchange_error(&rp, &params["code"], &wrong).await, "invalid_grant");
-        })
-        .await;
-    }
+        assert_eq!(exchange_error(&rp, &code, &verifier).await, "invalid_grant");
+        assert_refused(
+            userinfo(&app, tokens.access_token().secret()).await,
+            "the access token from the replayed code",
+        );
+    })
+    .await;
+}
 
-    async fn tampered_and_revoked_access_tokens_are_refused(app: TestApp) {
-        with_browser(app, |app, b| async move {
-            app.add_user("ada").await;
-            let rp = web_rp(&app).await;
-            let started = rp.start(&["openid"]);
-            let params = sign_in_and_allow(&b, &app, &started, "ada").await;
-            let tokens = exchange(&rp, &params, started).await;
-            let token = tokens.access_token().secret();
-            assert_eq!(userinfo(&app, token).await.0, 200, "the token as issued works");
+async fn a_wrong_pkce_verifier_gets_no_tokens(app: TestApp) {
+    with_browser(app, |app, b| async move {
+        app.add_user("ada").await;
+        let rp = web_rp(&app).await;
+        let started = rp.start(&["openid"]);
+        let params = sign_in_and_allow(&b, &app, &started, "ada").await;
+        let wrong = "x".repeat(43);
+        assert_ne!(started.verifier.secret(), &wrong);
+        assert_eq!(
+            exchange_error(&rp, &params["code"], &wrong).await,
+            "invalid_grant"
+        );
+    })
+    .await;
+}
 
-            assert_refused(userinfo(&app, &tampered(token)).await, "a tampered token");
+async fn tampered_and_revoked_access_tokens_are_refused(app: TestApp) {
+    with_browser(app, |app, b| async move {
+        app.add_user("ada").await;
+        let rp = web_rp(&app).await;
+        let started = rp.start(&["openid"]);
+        let params = sign_in_and_allow(&b, &app, &started, "ada").await;
+        let tokens = exchange(&rp, &params, started).await;
+        let token = tokens.access_token().secret();
+        assert_eq!(
+            userinfo(&app, token).await.0,
+            200,
+            "the token as issued works"
+        );
 
-            let revoked = app
-                .http
-                .post(app.url("/revoke"))
-                .basic_auth(rp.client.client_id().as_str(), rp.secret.as_deref())
-                .form(&[("token", token.as_str()), ("token_type_hint", "access_token")])
-                .send()
-                .await
-                .expect("revoke");
-            assert_eq!(revoked.status().as_u16(), 200);
-            assert_refused(userinfo(&app, token).await, "a revoked token");
-        })
-        .await;
-    }
+        assert_refused(userinfo(&app, &tampered(token)).await, "a tampered token");
+
+        let form = [
+            ("token", token.as_str()),
+            ("token_type_hint", "access_token"),
+        ];
+        let revoked = app.revoke(rp.auth(), &form).await;
+        assert_eq!(revoked.as_u16(), 200);
+        assert_refused(userinfo(&app, token).await, "a revoked token");
+    })
+    .await;
 }
