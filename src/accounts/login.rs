@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    crypto::{PasswordError, PasswordHasher, random},
+    crypto::{PasswordError, PasswordHasher, Secret, random},
     storage::{StorageError, StoredUser, UserStore},
 };
 
@@ -41,7 +41,7 @@ pub async fn login(
     users: &UserStore,
     hasher: &PasswordHasher,
     login: &str,
-    password: String,
+    password: Secret,
     now: i64,
 ) -> Result<AuthenticatedUser, LoginError> {
     let login = login.trim();

@@ -13,7 +13,7 @@ pub use new_account::{AccountError, NewAccount, create_account};
 
 use crate::{
     clock::Clock,
-    crypto::PasswordHasher,
+    crypto::{PasswordHasher, Secret},
     oidc::scopes::Scopes,
     storage::{ConsentStore, StorageError, StoredUser, UserStore},
 };
@@ -66,7 +66,7 @@ impl Accounts {
     pub async fn login(
         &self,
         name: &str,
-        password: String,
+        password: Secret,
     ) -> Result<AuthenticatedUser, LoginError> {
         login(&self.users, &self.hasher, name, password, self.clock.now()).await
     }

@@ -1,7 +1,7 @@
 //! A new account, parsed once from raw input ("parse, don't validate").
 
 use crate::{
-    crypto::{PasswordError, PasswordHasher},
+    crypto::{PasswordError, PasswordHasher, Secret},
     storage::{NewUser, StorageError, StoredUser, UserStore},
 };
 
@@ -34,7 +34,7 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub struct NewAccount {
     username: String,
     email: String,
-    password: String,
+    password: Secret,
     display_name: Option<String>,
     roles: Vec<String>,
 }
@@ -43,7 +43,7 @@ impl NewAccount {
     pub fn parse(
         username: &str,
         email: &str,
-        password: String,
+        password: Secret,
         display_name: Option<&str>,
         roles: &[String],
     ) -> Result<Self, AccountError> {
@@ -71,13 +71,14 @@ impl NewAccount {
         if !valid_email || super::identity::email_key(email).is_none() {
             return bad("the email address is not valid (like name@example.com)");
         }
-        if password.is_empty() {
+        let text = password.expose();
+        if text.is_empty() {
             return bad("the password is empty");
         }
-        if password.chars().count() < PASSWORD_MIN_CHARS {
+        if text.chars().count() < PASSWORD_MIN_CHARS {
             return bad("the password must be at least 8 characters");
         }
-        if password.len() > PASSWORD_MAX_BYTES {
+        if text.len() > PASSWORD_MAX_BYTES {
             return bad("the password must be at most 1024 bytes");
         }
         let mut parsed_roles = Vec::new();

@@ -19,7 +19,7 @@ pub async fn user_add(
     password: Secret,
     roles: &[String],
 ) -> Result<StoredUser, CommandError> {
-    let account = NewAccount::parse(username, email, password.into_exposed(), None, roles)?;
+    let account = NewAccount::parse(username, email, password, None, roles)?;
     let store = open_store(config).await?;
     let hasher = PasswordHasher::new(1, 0).map_err(AccountError::from)?;
     let user =

@@ -24,6 +24,7 @@ use josekit::{
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use tokio::sync::Mutex;
 
+use super::Secret;
 use crate::{
     clock::Clock,
     config::EncryptionKey,
@@ -225,7 +226,7 @@ async fn generate(sealing: Option<&EncryptionKey>, now: i64) -> Result<StoredKey
     };
     Ok(StoredKey {
         kid,
-        private_key,
+        private_key: Secret::new(private_key),
         public_jwk,
         created_at: now,
         retire_at: None,
@@ -317,7 +318,7 @@ async fn load(
         );
         published.push(key.public_jwk.clone());
         if signer.is_none() && key.retire_at.is_none() {
-            let pem = unseal(sealing, &key.kid, &key.private_key)?;
+            let pem = unseal(sealing, &key.kid, key.private_key.expose())?;
             let mut s = RS256.signer_from_pem(pem.as_bytes()).map_err(crypto)?;
             s.set_key_id(&key.kid);
             signer = Some((key.kid.clone(), s));

@@ -1,6 +1,7 @@
 //! argon2id password hashing, off the async runtime and bounded, so that a flood of
 //! logins queues (up to a limit, then is refused) instead of exhausting memory.
 
+use super::Secret;
 use std::sync::Arc;
 
 use argon2::{
@@ -75,12 +76,12 @@ impl PasswordHasher {
     }
 
     /// A new argon2id PHC string for `password`.
-    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+    pub async fn hash(&self, password: Secret) -> Result<Secret, PasswordError> {
         self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| Secret::new(h.to_string()))
                 .map_err(|e| PasswordError::Internal(e.to_string()))
         })
         .await?
@@ -90,15 +91,15 @@ impl PasswordHasher {
     /// taking the same time either way. False for a malformed stored hash.
     pub async fn verify(
         &self,
-        password: String,
-        phc: Option<String>,
+        password: Secret,
+        phc: Option<Secret>,
     ) -> Result<bool, PasswordError> {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
+        let phc = phc.unwrap_or_else(|| Secret::new(self.dummy.to_string()));
         let ok = self
-            .run(move || match PasswordHash::new(&phc) {
+            .run(move || match PasswordHash::new(phc.expose()) {
                 Ok(parsed) => argon2()
-                    .verify_password(password.as_bytes(), &parsed)
+                    .verify_password(password.expose().as_bytes(), &parsed)
                     .is_ok(),
                 Err(_) => false,
             })
@@ -115,7 +116,7 @@ mod tests {
     async fn a_hash_is_argon2id_with_owasp_parameters_and_verifies() {
         let h = PasswordHasher::new(2, 4).expect("hasher");
         let phc = h.hash("correct horse".into()).await.expect("hash");
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(phc.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc:?}");
         assert!(
             h.verify("correct horse".into(), Some(phc.clone()))
                 .await

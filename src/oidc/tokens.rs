@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::scopes::Scopes;
 use crate::{
     config::Config,
-    crypto::{KeyError, KeyRing, b64url, random},
+    crypto::{KeyError, KeyRing, Secret, b64url, random},
     storage::{StoredUser, secs},
 };
 
@@ -25,8 +25,9 @@ pub struct Minter<'a> {
 }
 
 /// An access token and what was recorded of it.
+#[derive(Debug)]
 pub struct Minted {
-    pub token: String,
+    pub token: Secret,
     pub jti: String,
     pub expires_at: i64,
 }
@@ -111,7 +112,7 @@ impl Minter<'_> {
         }
         let token = self.keys.sign(&payload(claims)?, ACCESS_TOKEN_TYP)?;
         Ok(Minted {
-            token,
+            token: Secret::new(token),
             jti,
             expires_at,
         })
@@ -131,13 +132,13 @@ impl Minter<'_> {
         }));
         let token = self.keys.sign(&payload(claims)?, REFRESH_TOKEN_TYP)?;
         Ok(Minted {
-            token,
+            token: Secret::new(token),
             jti,
             expires_at,
         })
     }
 
-    pub fn id_token(&self, c: &IdTokenClaims<'_>, now: i64) -> Result<String, KeyError> {
+    pub fn id_token(&self, c: &IdTokenClaims<'_>, now: i64) -> Result<Secret, KeyError> {
         let mut claims = user_claims(c.user, c.scopes);
         claims.insert("iss".into(), self.issuer().into());
         claims.insert("aud".into(), c.client_id.into());
@@ -159,7 +160,7 @@ impl Minter<'_> {
             claims.insert("amr".into(), c.amr.into());
         }
         claims.insert("at_hash".into(), at_hash(c.access_token).into());
-        self.keys.sign(&payload(claims)?, "JWT")
+        self.keys.sign(&payload(claims)?, "JWT").map(Secret::new)
     }
 }
 

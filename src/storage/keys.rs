@@ -2,13 +2,15 @@
 
 use sqlx::types::Json;
 
+use crate::crypto::Secret;
+
 use super::{Db, Result, on_db, on_write};
 
 #[derive(Clone, Debug)]
 pub struct StoredKey {
     pub kid: String,
     /// PKCS#8 PEM, or sealed with `keys.encryption_key`; never logged.
-    pub private_key: String,
+    pub private_key: Secret,
     pub public_jwk: serde_json::Value,
     pub created_at: i64,
     pub retire_at: Option<i64>,
@@ -27,7 +29,7 @@ impl From<KeyRow> for StoredKey {
     fn from(r: KeyRow) -> Self {
         Self {
             kid: r.kid,
-            private_key: r.private_key,
+            private_key: Secret::new(r.private_key),
             public_jwk: r.public_jwk.0,
             created_at: r.created_at,
             retire_at: r.retire_at,
@@ -68,7 +70,7 @@ impl KeyStore {
         on_write!(&self.db, |pool| {
             sqlx::query(INSERT)
                 .bind(&key.kid)
-                .bind(&key.private_key)
+                .bind(key.private_key.expose())
                 .bind(Json(&key.public_jwk))
                 .bind(key.created_at)
                 .execute(pool)
@@ -89,7 +91,7 @@ impl KeyStore {
                 .await?;
             sqlx::query(INSERT)
                 .bind(&key.kid)
-                .bind(&key.private_key)
+                .bind(key.private_key.expose())
                 .bind(Json(&key.public_jwk))
                 .bind(key.created_at)
                 .execute(&mut *tx)

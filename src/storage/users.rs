@@ -3,6 +3,8 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::crypto::Secret;
+
 use super::{Db, Result, StorageError, on_db, on_write, unique_violation};
 
 /// A person as the rest of Portcullis sees them.
@@ -13,7 +15,7 @@ pub struct StoredUser {
     pub email: String,
     pub email_verified: bool,
     /// argon2id PHC string.
-    pub password_hash: String,
+    pub password_hash: Secret,
     pub display_name: Option<String>,
     pub roles: Vec<String>,
     pub disabled: bool,
@@ -30,7 +32,7 @@ pub struct NewUser {
     /// What makes the email unique (`accounts::identity::email_key`).
     pub email_key: String,
     pub email_verified: bool,
-    pub password_hash: String,
+    pub password_hash: Secret,
     pub display_name: Option<String>,
     pub roles: Vec<String>,
 }
@@ -56,7 +58,7 @@ impl From<UserRow> for StoredUser {
             username: r.username,
             email: r.email,
             email_verified: r.email_verified,
-            password_hash: r.password_hash,
+            password_hash: Secret::new(r.password_hash),
             display_name: r.display_name,
             roles: r.roles.0,
             disabled: r.disabled,
@@ -92,7 +94,7 @@ impl UserStore {
                 .bind(&new.username)
                 .bind(&new.email)
                 .bind(new.email_verified)
-                .bind(&new.password_hash)
+                .bind(new.password_hash.expose())
                 .bind(&new.display_name)
                 .bind(Json(&new.roles))
                 .bind(false)
@@ -218,5 +220,27 @@ impl UserStore {
                 .map(|_| ())
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_never_prints_its_password_hash() {
+        let user = StoredUser {
+            id: Uuid::nil(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            email_verified: false,
+            password_hash: Secret::new("$argon2id$v=19$secret"),
+            display_name: None,
+            roles: vec![],
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(!format!("{user:?}").contains("argon2id"));
     }
 }

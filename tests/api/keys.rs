@@ -72,8 +72,8 @@ async fn keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign(app: Tes
         .await
         .expect("keys");
     let sealed = stored.iter().find(|k| k.kid == kid).expect("new key");
-    assert!(sealed.private_key.starts_with("aes256gcm:"));
-    assert!(!sealed.private_key.contains("PRIVATE KEY"));
+    assert!(sealed.private_key.expose().starts_with("aes256gcm:"));
+    assert!(!sealed.private_key.expose().contains("PRIVATE KEY"));
     // Without the key the ring refuses to load rather than sign with nothing.
     assert!(app.state.keys.reload().await.is_err());
     let sealed_ring = portcullis::crypto::KeyRing::open(

@@ -32,7 +32,7 @@ async fn usernames_and_emails_are_unique_ignoring_case(app: TestApp) {
         .expect("found");
     assert_eq!(found.id, ada.id);
     assert_eq!(found.roles, Vec::<String>::new());
-    assert!(found.password_hash.starts_with("$argon2id$"));
+    assert!(found.password_hash.expose().starts_with("$argon2id$"));
     let again = portcullis::commands::user_add(
         &app.config(),
         "ADA",

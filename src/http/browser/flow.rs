@@ -183,7 +183,7 @@ pub(super) async fn proceed(
         (Step::IssueCode, Some(who)) if active => {
             let code = state.grants.issue_code(req, &who).await?;
             forget(session, id).await?;
-            match req.code_redirect(&code, state.config.issuer.as_str()) {
+            match req.code_redirect(code.expose(), state.config.issuer.as_str()) {
                 Some(url) => Ok(Redirect::to(&url).into_response()),
                 None => Err(PageError::bad_request(
                     "Something is wrong with this app",

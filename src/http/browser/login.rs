@@ -13,7 +13,7 @@ use super::{csrf, flow};
 use crate::{
     AppState,
     accounts::LoginError,
-    crypto::PasswordError,
+    crypto::{PasswordError, Secret},
     http::extract::PageForm,
     http::page::{MessagePage, PageError, render},
 };
@@ -107,7 +107,7 @@ pub(super) async fn login_submit(
     }
     let outcome = state
         .accounts
-        .login(&form.login, form.password.clone())
+        .login(&form.login, Secret::new(form.password.clone()))
         .await;
     let who = match outcome {
         Ok(who) => who,

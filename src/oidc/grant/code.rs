@@ -117,7 +117,7 @@ impl Grants {
                     auth_time: Some(stored.auth_time),
                     amr: &stored.amr,
                     sid: Some(&stored.sid),
-                    access_token: &access.token,
+                    access_token: access.token.expose(),
                 },
                 now,
             )?)

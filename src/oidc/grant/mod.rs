@@ -24,21 +24,21 @@ use crate::{
     accounts::AuthenticatedUser,
     clock::Clock,
     config::Config,
-    crypto::{KeyRing, random, sha256_b64url},
+    crypto::{KeyRing, Secret, random, sha256_b64url},
     storage::{NewCode, Store, secs},
 };
 
 /// The successful token response (RFC 6749 section 5.1, OIDC Core section 3.1.3.3).
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
 }
 
 /// The grant service: every handle it needs, cheap to clone.
@@ -85,7 +85,7 @@ impl Grants {
         &self,
         request: &AuthorizationRequest,
         who: &AuthenticatedUser,
-    ) -> Result<String> {
+    ) -> Result<Secret> {
         let code = random::secret();
         self.store
             .codes
@@ -103,14 +103,14 @@ impl Grants {
                 expires_at: self.clock.now() + secs(self.config.tokens.code_ttl),
             })
             .await?;
-        Ok(code)
+        Ok(Secret::new(code))
     }
 
     fn response(
         &self,
         access: tokens::Minted,
-        refresh_token: Option<String>,
-        id_token: Option<String>,
+        refresh_token: Option<Secret>,
+        id_token: Option<Secret>,
         scope: String,
         now: i64,
     ) -> TokenResponse {
@@ -122,5 +122,27 @@ impl Grants {
             refresh_token,
             id_token,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_response_never_prints_its_tokens() {
+        let response = TokenResponse {
+            access_token: Secret::new("eyJ.access"),
+            token_type: "Bearer",
+            expires_in: 60,
+            scope: "openid".into(),
+            refresh_token: Some(Secret::new("eyJ.refresh")),
+            id_token: Some(Secret::new("eyJ.id")),
+        };
+        let debug = format!("{response:?}");
+        assert!(!debug.contains("eyJ"), "{debug}");
+        let json = serde_json::to_value(&response).expect("json");
+        assert_eq!(json["access_token"], "eyJ.access", "the wire gets the token");
+        assert_eq!(json["refresh_token"], "eyJ.refresh");
     }
 }

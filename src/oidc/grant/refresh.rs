@@ -101,7 +101,7 @@ impl Grants {
                     auth_time: grant.auth_time,
                     amr: &grant.amr,
                     sid: grant.sid.as_deref(),
-                    access_token: &access.token,
+                    access_token: access.token.expose(),
                 },
                 now,
             )?)
