@@ -94,6 +94,7 @@ impl AppState {
             clock.clone(),
         );
         accounts.backfill_identity_keys().await?;
+        crate::oidc::clients::backfill_origins(&store.clients, &store.db).await?;
         Ok(Self {
             config,
             clock,

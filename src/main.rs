@@ -89,6 +89,15 @@ struct ClientAddArgs {
     /// An app of ours: people are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// How the client authenticates at the token endpoint: client_secret_basic
+    /// (default for confidential clients), client_secret_post, or none (public);
+    /// repeat to allow several.
+    #[arg(long = "token-endpoint-auth-method", value_name = "METHOD")]
+    token_endpoint_auth_methods: Vec<String>,
+    /// An audience this client serves as a resource server: it may introspect access
+    /// tokens issued for it. Repeat for several.
+    #[arg(long = "resource-audience", value_name = "AUD")]
+    resource_audiences: Vec<String>,
     /// Print {"client_id": ..., "client_secret": ...} as JSON.
     #[arg(long)]
     json: bool,
@@ -174,6 +183,8 @@ impl ClientAddArgs {
             grant_types: self.grant_types,
             scopes: self.scopes,
             first_party: self.first_party,
+            token_endpoint_auth_methods: self.token_endpoint_auth_methods,
+            resource_audiences: self.resource_audiences,
         }
     }
 }

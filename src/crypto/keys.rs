@@ -105,6 +105,9 @@ impl KeyRing {
             store.insert(&key).await?;
             tracing::info!(kid = %key.kid, "generated the first signing key");
         }
+        if let Some(key) = &sealing {
+            seal_stored(&store, key).await?;
+        }
         let loaded = load(&store, sealing.as_ref(), clock.now()).await?;
         Ok(Arc::new(Self {
             store,
@@ -247,6 +250,25 @@ fn thumbprint(jwk: &Jwk) -> Result<String, KeyError> {
         member("n")?
     );
     Ok(super::sha256_b64url(canonical.as_bytes()))
+}
+
+/// Seals every private key still stored in the clear (stored before
+/// `keys.encryption_key` was set), and says so in the log.
+async fn seal_stored(store: &KeyStore, key: &EncryptionKey) -> Result<(), KeyError> {
+    let mut sealed = 0;
+    for (kid, pem) in store.private_keys_without(SEALED_PREFIX).await? {
+        let new = Secret::new(seal(key, &kid, pem.expose().as_bytes())?);
+        if store.replace_private_key(&kid, &pem, &new).await? {
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        tracing::warn!(
+            keys = sealed,
+            "sealed signing keys that were stored in the clear with keys.encryption_key"
+        );
+    }
+    Ok(())
 }
 
 fn seal(key: &EncryptionKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {

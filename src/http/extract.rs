@@ -13,9 +13,9 @@ use crate::{
     AppState,
     oidc::{
         authorize::{ControlCharacter, RawParams, check_text},
-        clients::secret_matches,
+        clients::{allows_auth_method, secret_matches},
         error::OAuthError,
-        values::ClientId,
+        values::{AuthMethod, ClientId},
     },
     storage::StoredClient,
 };
@@ -178,7 +178,7 @@ pub(super) async fn authenticate_client(
     let form_id = param(params, "client_id")?;
     let form_secret = param(params, "client_secret")?;
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let (client_id, secret) = match (&basic, form_secret) {
+    let (client_id, secret, method) = match (&basic, form_secret) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
                 "use only one client authentication method",
@@ -190,12 +190,17 @@ pub(super) async fn authenticate_client(
                     "client_id does not match the Basic credentials",
                 ));
             }
-            (id.as_str(), Some(secret.as_str()))
+            (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic)
         }
         (None, secret) => (
             form_id
                 .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?,
             secret,
+            if secret.is_some() {
+                AuthMethod::ClientSecretPost
+            } else {
+                AuthMethod::None
+            },
         ),
     };
     let client_id = ClientId::parse(client_id).ok_or_else(failed)?;
@@ -206,11 +211,16 @@ pub(super) async fn authenticate_client(
         .await
         .map_err(|e| crate::oidc::error::Error::from(e).into_oauth())?
         .ok_or_else(failed)?;
-    match (client.public, secret) {
-        (false, Some(s)) if secret_matches(&client, s) => Ok(client),
-        (true, None) if allow_public => Ok(client),
-        _ => Err(failed()),
+    let authenticated = match (client.public, secret) {
+        (false, Some(s)) => secret_matches(&client, s),
+        (true, None) => allow_public,
+        _ => false,
+    };
+    // RFC 7591 section 2: the client authenticates the way it registered, and only so.
+    if !authenticated || !allows_auth_method(&client, method) {
+        return Err(failed());
     }
+    Ok(client)
 }
 
 /// The bearer token of a resource request: the Authorization header or the

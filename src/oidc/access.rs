@@ -26,6 +26,19 @@ impl AccessToken {
         self.claims.str("jti").unwrap_or_default()
     }
 
+    /// Whether `audience` is the token's `aud` or one of them.
+    pub fn has_audience(&self, audience: &str) -> bool {
+        match self.claims.claims.get("aud") {
+            Some(serde_json::Value::String(a)) => a == audience,
+            Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        }
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        self.claims.str("client_id")
+    }
+
     pub fn scopes(&self) -> Scopes {
         Scopes::from_stored(self.claims.str("scope").unwrap_or(""))
     }

@@ -3,10 +3,13 @@
 
 use url::Url;
 
-use super::{scopes::Scopes, values::GrantType};
+use super::{
+    scopes::Scopes,
+    values::{AuthMethod, GrantType},
+};
 use crate::{
     crypto::{constant_time_eq, random, sha256_b64url},
-    storage::{NewClient, StoredClient},
+    storage::{ClientStore, NewClient, StorageError, StoredClient},
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,6 +32,11 @@ pub struct ClientRegistration {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub first_party: bool,
+    /// How it authenticates at the token endpoint; empty: `client_secret_basic` for a
+    /// confidential client, `none` for a public one. A client may register several.
+    pub token_endpoint_auth_methods: Vec<String>,
+    /// Audiences it serves as a resource server (it may introspect their tokens).
+    pub resource_audiences: Vec<String>,
 }
 
 /// A registration ready to store, and the secret to show once (confidential clients).
@@ -125,23 +133,59 @@ impl ClientRegistration {
                 }
             }
         };
+        let mut auth_methods: Vec<String> = Vec::new();
+        for m in &self.token_endpoint_auth_methods {
+            let Some(method) = AuthMethod::parse(m) else {
+                let known: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+                return invalid(format!(
+                    "unknown token endpoint auth method `{m}` (known: {})",
+                    known.join(", ")
+                ));
+            };
+            if (method == AuthMethod::None) != self.public {
+                return invalid(if self.public {
+                    "a public client has no secret: its only method is `none`"
+                } else {
+                    "a confidential client authenticates with its secret, not `none`"
+                });
+            }
+            if !auth_methods.iter().any(|a| a == method.as_str()) {
+                auth_methods.push(method.as_str().to_owned());
+            }
+        }
+        if auth_methods.is_empty() {
+            let default = if self.public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            };
+            auth_methods.push(default.as_str().to_owned());
+        }
+        let mut resource_audiences: Vec<String> = Vec::new();
+        for aud in &self.resource_audiences {
+            let aud = aud.trim();
+            if aud.is_empty() || aud.len() > 256 || aud.chars().any(char::is_control) {
+                return invalid("a resource audience must be 1 to 256 printable characters");
+            }
+            if !resource_audiences.iter().any(|a| a == aud) {
+                resource_audiences.push(aud.to_owned());
+            }
+        }
         let secret = (!self.public).then(random::secret);
+        let redirect_uris = dedup(self.redirect_uris);
         let client = NewClient {
             client_id: random::id(),
             secret_hash: secret.as_deref().map(|s| sha256_b64url(s.as_bytes())),
             name,
-            redirect_uris: dedup(self.redirect_uris),
+            origins: origins_of(&redirect_uris),
+            redirect_uris,
             post_logout_redirect_uris: dedup(self.post_logout_redirect_uris),
             grant_types,
             public: self.public,
-            token_endpoint_auth_method: if self.public {
-                "none"
-            } else {
-                "client_secret_basic"
-            }
-            .into(),
+            token_endpoint_auth_methods: auth_methods,
             allowed_scopes: scopes,
             first_party: self.first_party,
+            resource_audiences,
         };
         Ok(Registered { client, secret })
     }
@@ -172,6 +216,65 @@ pub fn allows_grant(client: &StoredClient, grant_type: GrantType) -> bool {
     client.grant_types.iter().any(|g| g == grant_type.as_str())
 }
 
+/// Whether `client` registered `method` for the token endpoint (RFC 7591 section 2).
+pub fn allows_auth_method(client: &StoredClient, method: AuthMethod) -> bool {
+    client
+        .token_endpoint_auth_methods
+        .iter()
+        .any(|m| m == method.as_str())
+}
+
+/// The web origin (`scheme://host[:port]`) of an http(s) URI.
+pub fn web_origin(uri: &str) -> Option<String> {
+    let url = Url::parse(uri).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
+/// The distinct web origins of `uris`.
+pub fn origins_of(uris: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for o in uris.iter().filter_map(|u| web_origin(u)) {
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    out
+}
+
+/// Whether a redirect URI belongs to a native app that any local program could claim
+/// (RFC 8252 sections 7.1 and 7.3): a private-use scheme, or http on a loopback address.
+pub fn is_native_redirect(uri: &str) -> bool {
+    match Url::parse(uri) {
+        Ok(url) => match url.scheme() {
+            "https" => false,
+            "http" => matches!(
+                url.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]")
+            ),
+            _ => true,
+        },
+        Err(_) => true,
+    }
+}
+
+/// Records the origins of clients registered before origins were kept; run at start.
+pub async fn backfill_origins(
+    clients: &ClientStore,
+    db: &crate::storage::Db,
+) -> Result<(), StorageError> {
+    let missing = clients.without_origins().await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    for c in &missing {
+        clients
+            .add_origins_in(&mut tx, &c.client_id, &origins_of(&c.redirect_uris))
+            .await?;
+    }
+    tx.commit().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +298,10 @@ mod tests {
             r.client.grant_types,
             vec!["authorization_code", "refresh_token"]
         );
-        assert_eq!(r.client.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(
+            r.client.token_endpoint_auth_methods,
+            vec!["client_secret_basic"]
+        );
         assert_ne!(r.client.secret_hash.as_deref(), Some(secret.as_str()));
     }
 
@@ -240,5 +346,41 @@ mod tests {
         r.grant_types = vec!["client_credentials".into()];
         assert!(r.register().is_ok());
         assert!(reg(&[]).register().is_err());
+    }
+
+    #[test]
+    fn auth_methods_must_fit_the_kind_of_client() {
+        let mut r = reg(&["https://a.example/cb"]);
+        r.token_endpoint_auth_methods = vec!["client_secret_post".into(), "client_secret_basic".into()];
+        let ok = r.register().expect("both secrets");
+        assert_eq!(
+            ok.client.token_endpoint_auth_methods,
+            vec!["client_secret_post", "client_secret_basic"]
+        );
+        for (public, method) in [(false, "none"), (true, "client_secret_basic"), (false, "private_key_jwt")] {
+            let mut r = reg(&["https://a.example/cb"]);
+            r.public = public;
+            r.token_endpoint_auth_methods = vec![method.into()];
+            assert!(r.register().is_err(), "{public} {method}");
+        }
+        let mut r = reg(&["https://a.example/cb"]);
+        r.public = true;
+        assert_eq!(r.register().expect("public").client.token_endpoint_auth_methods, vec!["none"]);
+    }
+
+    #[test]
+    fn origins_are_recorded_for_web_redirect_uris_only() {
+        let r = reg(&["https://a.example/cb", "https://a.example/other", "com.example.app:/cb", "http://127.0.0.1:9/cb"])
+            .register()
+            .expect("valid");
+        assert_eq!(r.client.origins, vec!["https://a.example", "http://127.0.0.1:9"]);
+    }
+
+    #[test]
+    fn loopback_and_private_use_redirects_are_native() {
+        assert!(is_native_redirect("http://127.0.0.1:4000/cb"));
+        assert!(is_native_redirect("http://[::1]/cb"));
+        assert!(is_native_redirect("com.example.app:/oauth2redirect"));
+        assert!(!is_native_redirect("https://app.example/cb"));
     }
 }

@@ -97,10 +97,18 @@ impl Minter<'_> {
     pub fn access_token(&self, who: &AccessSubject<'_>, now: i64) -> Result<Minted, KeyError> {
         let jti = random::id();
         let expires_at = now + secs(self.config.tokens.access_token_ttl);
+        let api = self.config.tokens.access_token_audience.as_str();
+        // The userinfo endpoint's audience is the issuer: a token that may call it
+        // (scope openid) names the issuer too when the configured audience is another.
+        let aud = if api != self.issuer() && Scopes::from_stored(who.scope).has_openid() {
+            json!([api, self.issuer()])
+        } else {
+            json!(api)
+        };
         let mut claims = object(json!({
             "iss": self.issuer(),
             "sub": who.sub,
-            "aud": self.config.tokens.access_token_audience,
+            "aud": aud,
             "client_id": who.client_id,
             "scope": who.scope,
             "jti": jti,

@@ -81,6 +81,30 @@ impl GrantType {
     }
 }
 
+/// How a client authenticates at the token endpoint (RFC 7591 section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [Self; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == raw)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
 /// The response types we implement: the code flow only (RFC 6749 section 3.1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResponseType {

@@ -12,6 +12,8 @@ pub struct NewCode {
     pub client_id: String,
     pub user_id: Uuid,
     pub redirect_uri: String,
+    /// The authorization request named `redirect_uri`.
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -27,6 +29,7 @@ pub struct StoredCode {
     pub client_id: String,
     pub user_id: Uuid,
     pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -44,6 +47,7 @@ struct CodeRow {
     client_id: String,
     user_id: Uuid,
     redirect_uri: String,
+    redirect_uri_sent: bool,
     scope: String,
     nonce: Option<String>,
     code_challenge: Option<String>,
@@ -61,6 +65,7 @@ impl From<CodeRow> for StoredCode {
             client_id: r.client_id,
             user_id: r.user_id,
             redirect_uri: r.redirect_uri,
+            redirect_uri_sent: r.redirect_uri_sent,
             scope: r.scope,
             nonce: r.nonce,
             code_challenge: r.code_challenge,
@@ -84,7 +89,8 @@ pub enum CodeUse {
     Unknown,
 }
 
-const COLUMNS: &str = "client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
+const COLUMNS: &str = "client_id, user_id, redirect_uri, redirect_uri_sent, scope, nonce, \
+                       code_challenge, \
                        auth_time, amr, sid, expires_at, consumed_at, grant_id";
 
 /// How long a spent code is kept after it expires, so that a late replay is still
@@ -105,13 +111,14 @@ impl CodeStore {
         on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
-                 scope, nonce, code_challenge, auth_time, amr, sid, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 redirect_uri_sent, scope, nonce, code_challenge, auth_time, amr, sid, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&code.code_hash)
             .bind(&code.client_id)
             .bind(code.user_id)
             .bind(&code.redirect_uri)
+            .bind(code.redirect_uri_sent)
             .bind(&code.scope)
             .bind(&code.nonce)
             .bind(&code.code_challenge)

@@ -244,33 +244,38 @@ impl GrantStore {
         Ok(grant.map(Into::into))
     }
 
-    /// Whether an access token is live: recorded, unexpired, not revoked, and its grant
-    /// not revoked.
+    /// Whether an access token is live: recorded, unexpired, not revoked, its grant not
+    /// revoked, and its person (if any) not disabled.
     pub async fn access_token_is_live(&self, jti: &str, now: i64) -> Result<bool> {
         let live = on_db!(&self.db, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT CAST(1 AS BIGINT) FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+                 LEFT JOIN users u ON u.id = g.user_id \
                  WHERE a.jti = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL \
-                 AND g.revoked_at IS NULL",
+                 AND g.revoked_at IS NULL AND (g.user_id IS NULL OR u.disabled = $3)",
             )
             .bind(jti)
             .bind(now)
+            .bind(false)
             .fetch_optional(pool)
             .await
         })?;
         Ok(live.is_some())
     }
 
-    /// Whether a refresh token is live: unspent, unexpired, its grant not revoked.
+    /// Whether a refresh token is live: unspent, unexpired, its grant not revoked, its
+    /// person not disabled.
     pub async fn refresh_token_is_live(&self, jti: &str, now: i64) -> Result<bool> {
         let live = on_db!(&self.db, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT CAST(1 AS BIGINT) FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                 LEFT JOIN users u ON u.id = g.user_id \
                  WHERE r.jti = $1 AND r.expires_at > $2 AND r.used_at IS NULL \
-                 AND g.revoked_at IS NULL",
+                 AND g.revoked_at IS NULL AND (g.user_id IS NULL OR u.disabled = $3)",
             )
             .bind(jti)
             .bind(now)
+            .bind(false)
             .fetch_optional(pool)
             .await
         })?;

@@ -66,6 +66,36 @@ impl KeyStore {
     }
 
     /// Adds a key that signs from now on.
+    /// Every stored key whose private half does not start with `prefix`: (kid, key).
+    pub async fn private_keys_without(&self, prefix: &str) -> Result<Vec<(String, Secret)>> {
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT kid, private_key FROM signing_keys WHERE private_key NOT LIKE $1",
+            )
+            .bind(format!("{prefix}%"))
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|(k, p)| (k, Secret::new(p))).collect())
+    }
+
+    /// Replaces a key's private half if it is still `old` (so that two instances sealing
+    /// at once do not seal twice); true when this call replaced it.
+    pub async fn replace_private_key(&self, kid: &str, old: &Secret, new: &Secret) -> Result<bool> {
+        let n = on_write!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE signing_keys SET private_key = $2 WHERE kid = $1 AND private_key = $3",
+            )
+            .bind(kid)
+            .bind(new.expose())
+            .bind(old.expose())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
     pub async fn insert(&self, key: &StoredKey) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query(INSERT)

@@ -97,6 +97,7 @@ async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp
             client_id: client.client_id.clone(),
             user_id: user.id,
             redirect_uri: "https://app.example.com/cb".into(),
+            redirect_uri_sent: true,
             scope: "openid".into(),
             nonce: None,
             code_challenge: None,

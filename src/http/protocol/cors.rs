@@ -1,42 +1,59 @@
 //! CORS for browser-based clients: the token, userinfo and revocation endpoints answer
-//! cross-origin only to the origins of a client's registered redirect URIs.
+//! cross-origin only to the origins of registered redirect URIs — on errors too, so a
+//! single-page app can read why it was refused (an expired token is not a network error).
 
 use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use url::Url;
 
-use crate::{AppState, storage::StoredClient};
-
-fn origin_of(uri: &str) -> Option<String> {
-    let url = Url::parse(uri).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
-}
+use crate::{AppState, oidc::clients::web_origin, storage::StoredClient};
 
 fn request_origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
 /// Whether `origin` is the origin of one of `client`'s redirect URIs.
-pub(super) fn client_allows(client: &StoredClient, origin: &str) -> bool {
+fn client_allows(client: &StoredClient, origin: &str) -> bool {
     client
         .redirect_uris
         .iter()
-        .any(|u| origin_of(u).as_deref() == Some(origin))
+        .any(|u| web_origin(u).as_deref() == Some(origin))
 }
 
-/// Lets the browser read `response` if the request's origin belongs to `client`.
-pub(super) fn allow(response: &mut Response, request: &HeaderMap, client: Option<&StoredClient>) {
-    let h = response.headers_mut();
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    let (Some(origin), Some(client)) = (request_origin(request), client) else {
+/// Whether some client registered a redirect URI at `origin` (one indexed lookup).
+async fn registered(state: &AppState, origin: &str) -> bool {
+    match state.store.clients.origin_is_registered(origin).await {
+        Ok(known) => known,
+        Err(e) => {
+            tracing::warn!(error = %e, "CORS: cannot read client origins");
+            false
+        }
+    }
+}
+
+/// Lets the browser read `response`: when the request is the client's own, if its
+/// origin is one of that client's; when no client is known (authentication failed, no
+/// token), if some client registered the origin.
+pub(super) async fn allow(
+    state: &AppState,
+    response: &mut Response,
+    request: &HeaderMap,
+    client: Option<&StoredClient>,
+) {
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin"));
+    let Some(origin) = request_origin(request) else {
         return;
     };
-    if client_allows(client, origin)
-        && let Ok(v) = HeaderValue::from_str(origin)
-    {
+    let allowed = match client {
+        Some(client) => client_allows(client, origin),
+        None => registered(state, origin).await,
+    };
+    if allowed && let Ok(v) = HeaderValue::from_str(origin) {
+        let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -49,19 +66,15 @@ pub(super) fn allow(response: &mut Response, request: &HeaderMap, client: Option
 /// is then checked against its own client.
 pub(super) async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin"));
     let Some(origin) = request_origin(&headers) else {
         return response;
     };
-    let known = match state.store.clients.list().await {
-        Ok(clients) => clients.iter().any(|c| client_allows(c, origin)),
-        Err(e) => {
-            tracing::warn!(error = %e, "CORS preflight: cannot read clients");
-            false
-        }
-    };
-    if known && let Ok(v) = HeaderValue::from_str(origin) {
+    if registered(&state, origin).await
+        && let Ok(v) = HeaderValue::from_str(origin)
+    {
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.insert(

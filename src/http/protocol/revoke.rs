@@ -32,6 +32,6 @@ pub(super) async fn revoke_post(
         Err((e, client)) => (e.into_response(), client),
     };
     no_store(&mut response);
-    cors::allow(&mut response, &headers, client.as_ref());
+    cors::allow(&state, &mut response, &headers, client.as_ref()).await;
     response
 }

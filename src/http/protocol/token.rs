@@ -27,13 +27,18 @@ pub(super) async fn token_post(
     headers: HeaderMap,
     form: Result<FormParams, OAuthError>,
 ) -> Response {
+    let refused = |e: OAuthError| async {
+        let mut response = e.into_response();
+        cors::allow(&state, &mut response, &headers, None).await;
+        response
+    };
     let params = match form {
         Ok(FormParams(p)) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => return refused(e).await,
     };
     let client = match authenticate_client(&state, &headers, &params, true).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return refused(e).await,
     };
     let grants = &state.grants;
     let one = |name: &str| {
@@ -74,6 +79,6 @@ pub(super) async fn token_post(
         Err(e) => e.into_response(),
     };
     no_store(&mut response);
-    cors::allow(&mut response, &headers, Some(&client));
+    cors::allow(&state, &mut response, &headers, Some(&client)).await;
     response
 }

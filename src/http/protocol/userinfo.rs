@@ -30,7 +30,11 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
             .await
         {
             Ok(FormParams(p)) => Some(p),
-            Err(e) => return e.into_response(),
+            Err(e) => {
+                let mut response = e.into_response();
+                cors::allow(&state, &mut response, &headers, None).await;
+                return response;
+            }
         }
     } else {
         None
@@ -41,17 +45,18 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
         Err(e) => (e.into_response(), None),
     };
     no_store(&mut response);
-    if headers.contains_key(header::ORIGIN)
-        && let Some(id) = client_id
-    {
-        let client = state
-            .store
-            .clients
-            .find_by_client_id(&id)
-            .await
-            .ok()
-            .flatten();
-        cors::allow(&mut response, &headers, client.as_ref());
+    if headers.contains_key(header::ORIGIN) {
+        let client = match client_id {
+            Some(id) => state
+                .store
+                .clients
+                .find_by_client_id(&id)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        cors::allow(&state, &mut response, &headers, client.as_ref()).await;
     }
     response
 }
@@ -68,6 +73,11 @@ async fn claims(
         .validate(&token)
         .await?
         .ok_or_else(invalid)?;
+    // RFC 9068 section 4: a resource server accepts only tokens meant for it; the
+    // userinfo endpoint's audience is the issuer.
+    if !access.has_audience(state.config.issuer.as_str()) {
+        return Err(invalid().into());
+    }
     let scopes = access.scopes();
     if !scopes.has_openid() {
         return Err(

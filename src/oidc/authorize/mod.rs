@@ -53,6 +53,11 @@ impl ErrorRedirect {
 /// registered URI's own query is kept), encoded by the URL builder.
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut url = Url::parse(redirect_uri).ok()?;
+    // With nothing to add, the registered string itself: touching the query would add a
+    // bare `?`, and parsing may normalise, and either would no longer match exactly.
+    if params.is_empty() {
+        return Some(redirect_uri.to_owned());
+    }
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in params {
@@ -79,6 +84,10 @@ pub struct AuthorizationRequest {
     pub client_name: String,
     pub first_party: bool,
     pub redirect_uri: RedirectUri,
+    /// The request named its redirect_uri, so the token request must too (RFC 6749
+    /// section 4.1.3).
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
     pub scopes: Scopes,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -375,6 +384,7 @@ pub fn validate(
         client_name: client.name.clone(),
         first_party: client.first_party,
         redirect_uri,
+        redirect_uri_sent: sent_uri.is_some(),
         scopes: requested,
         state,
         nonce,

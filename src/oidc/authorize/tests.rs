@@ -14,7 +14,8 @@ fn client(public: bool) -> StoredClient {
         post_logout_redirect_uris: vec![],
         grant_types: vec!["authorization_code".into()],
         public,
-        token_endpoint_auth_method: "none".into(),
+        token_endpoint_auth_methods: vec!["none".into()],
+        resource_audiences: vec![],
         allowed_scopes: vec!["openid".into(), "email".into()],
         first_party: false,
         created_at: 0,
@@ -184,4 +185,15 @@ fn control_characters_anywhere_are_refused() {
         );
     }
     assert!(RawParams::new(vec![("nonce".into(), "Ärger ✓ 𝔘".into())]).is_ok());
+}
+
+#[test]
+fn a_redirect_with_nothing_to_add_is_the_registered_uri_exactly() {
+    for uri in [
+        "https://app.example/logged-out",
+        "https://app.example/cb2?x=1",
+        "https://App.Example",
+    ] {
+        assert_eq!(redirect_with(uri, &[]).as_deref(), Some(uri));
+    }
 }

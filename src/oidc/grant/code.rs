@@ -64,6 +64,11 @@ impl Grants {
             Some(uri) if uri != stored.redirect_uri => {
                 return invalid("redirect_uri does not match the authorization request");
             }
+            // RFC 6749 section 4.1.3, OIDC Core section 3.1.3.2: required, and identical,
+            // when the authorization request carried it.
+            None if stored.redirect_uri_sent => {
+                return invalid("redirect_uri is required: the authorization request sent one");
+            }
             None if client.redirect_uris.len() > 1 => {
                 return Err(OAuthError::invalid_request("redirect_uri is required").into());
             }

@@ -46,8 +46,9 @@ impl Introspection {
 }
 
 impl Grants {
-    /// Introspects `token` for `client`. Refresh tokens are introspectable only by the
-    /// client they were issued to.
+    /// Introspects `token` for `client`. An access token is introspectable by the client
+    /// it was issued to and by resource servers registered for its audience; a refresh
+    /// token only by its own client. Tokens of a disabled person are inactive.
     pub async fn introspect(&self, client: &StoredClient, token: &str) -> Result<Introspection> {
         let Some((kind, verified)) = tokens::verify_any(&self.keys, self.issuer(), token).await
         else {
@@ -56,8 +57,15 @@ impl Grants {
         let now = self.clock.now();
         let claims = match kind {
             Kind::Access => match self.access.check(verified).await? {
-                Some(live) => live.claims,
-                None => return Ok(Introspection::inactive()),
+                // RFC 7662 section 4: only the client the token was issued to, and the
+                // resource servers it was issued for, may learn about it.
+                Some(live)
+                    if live.client_id() == Some(client.client_id.as_str())
+                        || client.resource_audiences.iter().any(|a| live.has_audience(a)) =>
+                {
+                    live.claims
+                }
+                _ => return Ok(Introspection::inactive()),
             },
             Kind::Refresh => {
                 let Some(jti) = verified.str("jti").filter(|_| !verified.is_expired(now)) else {

@@ -94,6 +94,7 @@ impl Grants {
                 client_id: request.client_id.to_string(),
                 user_id: who.user_id,
                 redirect_uri: request.redirect_uri.to_string(),
+                redirect_uri_sent: request.redirect_uri_sent,
                 scope: request.scopes.to_string(),
                 nonce: request.nonce.clone(),
                 code_challenge: request.code_challenge.clone(),
