@@ -11,6 +11,7 @@ mod endpoints;
 mod flow;
 mod health;
 mod keys;
+mod limits;
 mod rp;
 mod store;
 mod token;
