@@ -6,7 +6,6 @@
 //! `extract`, `middleware`.
 
 use axum::{Router, routing::get};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::AppState;
 
@@ -21,10 +20,6 @@ mod protocol;
 mod serve;
 
 pub use serve::serve;
-
-/// Bodies larger than this are refused with 413 before a handler reads them; no form
-/// or token request of ours comes near it.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A known path with the wrong method: 405 with an RFC 6749-shaped body, which the
 /// protocol's callers expect and a person never meets through our own pages.
@@ -46,7 +41,9 @@ pub fn build_router(state: AppState) -> Router {
         .route(paths::STYLESHEET, get(assets::stylesheet))
         .fallback(page::not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            middleware::body_limit::limit_body,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())
         .with_state(state);

@@ -5,11 +5,13 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod connections;
 mod discovery;
 mod endpoints;
 mod flow;
 mod health;
 mod keys;
+mod limits;
 mod rp;
 mod store;
 mod token;

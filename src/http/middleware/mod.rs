@@ -1,4 +1,5 @@
-//! Middleware shared by every route: security headers and request tracing.
+//! Middleware shared by every route: security headers, request tracing, and the body
+//! limit (`body_limit`).
 
 use axum::{
     extract::Request,
@@ -10,6 +11,8 @@ use tower_http::{
     classify::{ServerErrorsAsFailures, SharedClassifier},
     trace::TraceLayer,
 };
+
+pub(super) mod body_limit;
 
 /// The page policy: no inline script or style, nothing framed, nothing leaked in the
 /// Referer. `form-action` is left open on purpose: Chromium applies it to the redirect
