@@ -352,7 +352,10 @@ impl Server {
                     .issue_code(&request, &who)
                     .await
                     .map_err(|e| anyhow!("issue_code: {e}"))?;
-                codes.push(PkceCode { code: code.into_exposed(), verifier });
+                codes.push(PkceCode {
+                    code: code.into_exposed(),
+                    verifier,
+                });
             }
             Ok(codes)
         })

@@ -81,9 +81,21 @@ pub fn next_step(facts: &Facts<'_>) -> Decision {
 
     let must_sign_in = match signed_in {
         None => true,
+        // A person other than the one the app's id_token_hint names must sign in again.
+        Some(s)
+            if request
+                .expected_subject
+                .as_ref()
+                .is_some_and(|sub| *sub != s.who.user_id.to_string()) =>
+        {
+            true
+        }
         Some(_) if facts.signed_in_during_request => false,
         Some(s) => {
+            // max_age=0 means the same as prompt=login (OIDC Core section 3.1.2.1): an
+            // elapsed time counted in whole seconds is never greater than zero.
             request.prompt == Prompt::Login
+                || request.max_age == Some(0)
                 || request
                     .max_age
                     .is_some_and(|max| facts.now - s.who.auth_time > max)
@@ -98,9 +110,12 @@ pub fn next_step(facts: &Facts<'_>) -> Decision {
     let consent_covers = facts
         .consented
         .is_some_and(|granted| granted.covers(&request.scopes));
-    let needs_consent = !request.first_party
+    // A native app's redirect can be claimed by any local program, so its requests are
+    // never answered without the person, however often they consented before (RFC 8252
+    // section 8.6); a first-party flag cannot vouch for who is listening.
+    let needs_consent = (!request.first_party || request.native_app)
         && !facts.consented_during_request
-        && (request.prompt == Prompt::Consent || !consent_covers);
+        && (request.prompt == Prompt::Consent || request.native_app || !consent_covers);
     if needs_consent {
         return ask(Step::Consent, Refusal::ConsentRequired);
     }

@@ -116,7 +116,10 @@ mod tests {
     async fn a_hash_is_argon2id_with_owasp_parameters_and_verifies() {
         let h = PasswordHasher::new(2, 4).expect("hasher");
         let phc = h.hash("correct horse".into()).await.expect("hash");
-        assert!(phc.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc:?}");
+        assert!(
+            phc.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{phc:?}"
+        );
         assert!(
             h.verify("correct horse".into(), Some(phc.clone()))
                 .await

@@ -190,7 +190,11 @@ pub(super) async fn authenticate_client(
                     "client_id does not match the Basic credentials",
                 ));
             }
-            (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic)
+            (
+                id.as_str(),
+                Some(secret.as_str()),
+                AuthMethod::ClientSecretBasic,
+            )
         }
         (None, secret) => (
             form_id

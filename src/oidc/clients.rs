@@ -247,10 +247,7 @@ pub fn is_native_redirect(uri: &str) -> bool {
     match Url::parse(uri) {
         Ok(url) => match url.scheme() {
             "https" => false,
-            "http" => matches!(
-                url.host_str(),
-                Some("localhost" | "127.0.0.1" | "[::1]")
-            ),
+            "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
             _ => true,
         },
         Err(_) => true,
@@ -351,13 +348,18 @@ mod tests {
     #[test]
     fn auth_methods_must_fit_the_kind_of_client() {
         let mut r = reg(&["https://a.example/cb"]);
-        r.token_endpoint_auth_methods = vec!["client_secret_post".into(), "client_secret_basic".into()];
+        r.token_endpoint_auth_methods =
+            vec!["client_secret_post".into(), "client_secret_basic".into()];
         let ok = r.register().expect("both secrets");
         assert_eq!(
             ok.client.token_endpoint_auth_methods,
             vec!["client_secret_post", "client_secret_basic"]
         );
-        for (public, method) in [(false, "none"), (true, "client_secret_basic"), (false, "private_key_jwt")] {
+        for (public, method) in [
+            (false, "none"),
+            (true, "client_secret_basic"),
+            (false, "private_key_jwt"),
+        ] {
             let mut r = reg(&["https://a.example/cb"]);
             r.public = public;
             r.token_endpoint_auth_methods = vec![method.into()];
@@ -365,15 +367,29 @@ mod tests {
         }
         let mut r = reg(&["https://a.example/cb"]);
         r.public = true;
-        assert_eq!(r.register().expect("public").client.token_endpoint_auth_methods, vec!["none"]);
+        assert_eq!(
+            r.register()
+                .expect("public")
+                .client
+                .token_endpoint_auth_methods,
+            vec!["none"]
+        );
     }
 
     #[test]
     fn origins_are_recorded_for_web_redirect_uris_only() {
-        let r = reg(&["https://a.example/cb", "https://a.example/other", "com.example.app:/cb", "http://127.0.0.1:9/cb"])
-            .register()
-            .expect("valid");
-        assert_eq!(r.client.origins, vec!["https://a.example", "http://127.0.0.1:9"]);
+        let r = reg(&[
+            "https://a.example/cb",
+            "https://a.example/other",
+            "com.example.app:/cb",
+            "http://127.0.0.1:9/cb",
+        ])
+        .register()
+        .expect("valid");
+        assert_eq!(
+            r.client.origins,
+            vec!["https://a.example", "http://127.0.0.1:9"]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use sqlx::{
 
 use crate::config::DatabaseUrl;
 
+pub mod authorization_posts;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod sessions;
 pub mod users;
 
+pub use authorization_posts::AuthorizationPostStore;
 pub use clients::{ClientStore, NewClient, StoredClient};
 pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
 pub use consents::ConsentStore;
@@ -239,6 +241,7 @@ pub struct Store {
     pub grants: GrantStore,
     pub consents: ConsentStore,
     pub sessions: SessionStore,
+    pub authorization_posts: AuthorizationPostStore,
 }
 
 impl Store {
@@ -251,6 +254,7 @@ impl Store {
             grants: GrantStore::new(db.clone()),
             consents: ConsentStore::new(db.clone()),
             sessions: SessionStore::new(db.clone()),
+            authorization_posts: AuthorizationPostStore::new(db.clone()),
             db,
         }
     }
@@ -261,7 +265,11 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         let n = self.codes.purge_expired_in(&mut tx, now).await?
             + self.grants.purge_expired_in(&mut tx, now).await?
-            + self.sessions.purge_expired_in(&mut tx, now).await?;
+            + self.sessions.purge_expired_in(&mut tx, now).await?
+            + self
+                .authorization_posts
+                .purge_expired_in(&mut tx, now)
+                .await?;
         tx.commit().await?;
         Ok(n)
     }

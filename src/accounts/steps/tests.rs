@@ -289,3 +289,60 @@ fn a_code_is_issued_only_with_an_active_signed_in_person() {
         }
     }
 }
+
+#[test]
+fn max_age_zero_is_prompt_login_even_within_the_same_second() {
+    let now = Case::new("")
+        .max_age("0")
+        .signed_in(0)
+        .consented("openid email");
+    assert_eq!(now.step(), Step::Login);
+    let renewed = Case::new("")
+        .max_age("0")
+        .signed_in(0)
+        .consented("openid email")
+        .signed_in_during_request();
+    assert_eq!(renewed.step(), Step::IssueCode);
+}
+
+#[test]
+fn an_id_token_hint_for_someone_else_means_signing_in_again() {
+    let mut other = Case::new("").signed_in(5).consented("openid email");
+    other.request.expected_subject = Some("someone-else".into());
+    assert_eq!(other.step(), Step::Login);
+    let mut silent = Case::new("none").signed_in(5).consented("openid email");
+    silent.request.expected_subject = Some("someone-else".into());
+    assert_eq!(silent.step(), Step::Refuse(Refusal::LoginRequired));
+    let mut during = Case::new("")
+        .signed_in(0)
+        .consented("openid email")
+        .signed_in_during_request();
+    during.request.expected_subject = Some("someone-else".into());
+    assert_eq!(
+        during.step(),
+        Step::Login,
+        "never a code for the wrong person"
+    );
+    let mut same = Case::new("none").signed_in(5).consented("openid email");
+    same.request.expected_subject = Some(uuid::Uuid::nil().to_string());
+    assert_eq!(same.step(), Step::IssueCode);
+}
+
+#[test]
+fn a_native_app_always_asks_the_person_even_after_consent() {
+    let mut c = Case::new("").signed_in(5).consented("openid email");
+    c.request.native_app = true;
+    assert_eq!(c.step(), Step::Consent);
+    let mut silent = Case::new("none").signed_in(5).consented("openid email");
+    silent.request.native_app = true;
+    assert_eq!(silent.step(), Step::Refuse(Refusal::ConsentRequired));
+    let mut first_party = Case::new("").first_party().signed_in(5);
+    first_party.request.native_app = true;
+    assert_eq!(first_party.step(), Step::Consent);
+    let mut answered = Case::new("")
+        .signed_in(5)
+        .consented("openid email")
+        .consented_during_request();
+    answered.request.native_app = true;
+    assert_eq!(answered.step(), Step::IssueCode);
+}

@@ -92,12 +92,7 @@ pub(super) async fn consent_submit(
     session: Session,
     form: Result<PageForm<ConsentForm>, PageError>,
 ) -> Result<Response, PageError> {
-    let Ok(PageForm(form)) = form else {
-        return Err(PageError::bad_request(
-            "Something went wrong",
-            "The form could not be read. Please try again.",
-        ));
-    };
+    let PageForm(form) = form?;
     csrf::check(&session, form.csrf.as_deref()).await?;
     let p = flow::pending(&session, &form.request).await?;
     let Some(who) = flow::signed_in(&session).await? else {

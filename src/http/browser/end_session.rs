@@ -17,7 +17,6 @@ use crate::{
     },
     oidc::{
         authorize::{RawParams, redirect_with},
-        tokens,
         values::ClientId,
     },
 };
@@ -86,20 +85,17 @@ async fn end_session(
             .one(name)
             .map_err(|_| invalid("A value was sent more than once."))
     };
-    let hint = match one("id_token_hint")? {
-        None => None,
-        // An expired ID token is still a good hint (section 2: the OP should accept it).
-        Some(t) => Some(
-            tokens::verify(&state.keys, state.config.issuer.as_str(), t, "JWT")
-                .await
-                .ok_or_else(|| invalid("The app sent a sign-out request we could not verify."))?,
-        ),
-    };
-    let hinted_client = hint.as_ref().and_then(|h| match h.claims.get("aud") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
-        _ => None,
-    });
+    let hint =
+        match one("id_token_hint")? {
+            None => None,
+            // An expired ID token is still a good hint (section 2: the OP should accept it).
+            Some(t) => {
+                Some(state.grants.id_token_hint(t).await.ok_or_else(|| {
+                    invalid("The app sent a sign-out request we could not verify.")
+                })?)
+            }
+        };
+    let hinted_client = hint.as_ref().and_then(|h| h.audience.first().cloned());
     let client_id = match (one("client_id")?, hinted_client) {
         (Some(sent), Some(hinted)) if sent != hinted => {
             return Err(invalid("The sign-out request names two different apps."));
@@ -133,7 +129,18 @@ async fn end_session(
     if confirmed {
         csrf::check(session, one("csrf")?).await?;
     }
-    if hint.is_none() && !confirmed {
+    // Section 2: the hint proves the app sent this only if it names this session's
+    // person (and session, when it carries a sid); otherwise the person is asked.
+    let who = flow::signed_in(session).await?;
+    let hint_is_this_session = match (&hint, &who) {
+        (Some(h), Some(w)) => {
+            h.subject == w.user_id.to_string() && h.sid.as_ref().is_none_or(|sid| *sid == w.sid)
+        }
+        // Nobody is signed in here: there is nothing to end, only the app to return to.
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if !hint_is_this_session && !confirmed {
         let page = LogoutPage {
             csrf: csrf::token(session).await?,
             client_name: client.as_ref().map(|c| c.name.clone()),

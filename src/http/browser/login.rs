@@ -77,17 +77,13 @@ pub(super) async fn login_submit(
     session: Session,
     form: Result<PageForm<LoginForm>, PageError>,
 ) -> Result<Response, PageError> {
-    let Ok(PageForm(form)) = form else {
-        return Err(PageError::bad_request(
-            "Sign-in failed",
-            "The form could not be read. Please try again.",
-        ));
-    };
+    let PageForm(form) = form?;
     csrf::check(&session, form.csrf.as_deref()).await?;
-    let client_name = match &form.request {
-        Some(id) => Some(flow::pending(&session, id).await?.request.client_name),
+    let pending = match &form.request {
+        Some(id) => Some(flow::pending(&session, id).await?.request),
         None => None,
     };
+    let client_name = pending.as_ref().map(|r| r.client_name.clone());
     let retry = |status: StatusCode, error: &'static str, csrf: String| {
         let page = LoginPage {
             csrf,
@@ -135,6 +131,17 @@ pub(super) async fn login_submit(
         Err(LoginError::Password(e)) => return Err(e.into()),
         Err(LoginError::Storage(e)) => return Err(e.into()),
     };
+    // The app named who should sign in (id_token_hint): anyone else is not signed in
+    // for it (OIDC Core section 3.1.2.1).
+    let expected = pending.as_ref().and_then(|r| r.expected_subject.as_deref());
+    if expected.is_some_and(|sub| sub != who.user_id.to_string()) {
+        return Ok(retry(
+            StatusCode::FORBIDDEN,
+            "The app asked you to sign in with a different account. Sign in with that \
+             account, or go back to the app.",
+            csrf::token(&session).await?,
+        ));
+    }
     flow::sign_in(&session, &who).await?;
     match form.request {
         Some(id) => {

@@ -95,6 +95,13 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`: only that person may be signed in.
+    #[serde(default)]
+    pub expected_subject: Option<String>,
+    /// The client is a native app (public, redirecting to loopback or a private-use
+    /// scheme): every request needs the person's interaction (RFC 8252 section 8.6).
+    #[serde(default)]
+    pub native_app: bool,
     /// When the request arrived: a `prompt=login` needs a sign-in after this.
     pub received_at: i64,
 }
@@ -377,6 +384,7 @@ pub fn validate(
         .filter(|h| h.len() <= 254)
         .map(str::to_owned);
 
+    let native_app = client.public && super::clients::is_native_redirect(redirect_uri.as_str());
     Ok(AuthorizationRequest {
         client_id: ClientId::parse(&client.client_id).ok_or(unredirectable(
             "The app that sent you here is not registered.",
@@ -392,6 +400,8 @@ pub fn validate(
         prompt,
         max_age,
         login_hint,
+        expected_subject: None,
+        native_app,
         received_at: now,
     })
 }

@@ -61,7 +61,10 @@ impl Grants {
                 // resource servers it was issued for, may learn about it.
                 Some(live)
                     if live.client_id() == Some(client.client_id.as_str())
-                        || client.resource_audiences.iter().any(|a| live.has_audience(a)) =>
+                        || client
+                            .resource_audiences
+                            .iter()
+                            .any(|a| live.has_audience(a)) =>
                 {
                     live.claims
                 }

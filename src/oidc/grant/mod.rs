@@ -41,6 +41,14 @@ pub struct TokenResponse {
     pub id_token: Option<Secret>,
 }
 
+/// Who an ID token given back to us as a hint names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdTokenHint {
+    pub subject: String,
+    pub sid: Option<String>,
+    pub audience: Vec<String>,
+}
+
 /// The grant service: every handle it needs, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Grants {
@@ -107,6 +115,26 @@ impl Grants {
         Ok(Secret::new(code))
     }
 
+    /// Reads an `id_token_hint` (OIDC Core section 3.1.2.1, RP-Initiated Logout section
+    /// 2): an ID token we signed, expired or not (it only identifies the person).
+    /// `None` for anything else.
+    pub async fn id_token_hint(&self, token: &str) -> Option<IdTokenHint> {
+        let verified = tokens::verify(&self.keys, self.issuer(), token, "JWT").await?;
+        let audience = match verified.claims.get("aud") {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        };
+        Some(IdTokenHint {
+            subject: verified.str("sub")?.to_owned(),
+            sid: verified.str("sid").map(str::to_owned),
+            audience,
+        })
+    }
+
     fn response(
         &self,
         access: tokens::Minted,
@@ -143,7 +171,10 @@ mod tests {
         let debug = format!("{response:?}");
         assert!(!debug.contains("eyJ"), "{debug}");
         let json = serde_json::to_value(&response).expect("json");
-        assert_eq!(json["access_token"], "eyJ.access", "the wire gets the token");
+        assert_eq!(
+            json["access_token"], "eyJ.access",
+            "the wire gets the token"
+        );
         assert_eq!(json["refresh_token"], "eyJ.refresh");
     }
 }
