@@ -16,6 +16,8 @@ const CALLBACK: &str = "http://127.0.0.1:1/callback";
 async fn client(app: &TestApp, grant_types: &[&str]) -> (String, String) {
     let mut reg = web_app(CALLBACK);
     reg.grant_types = grant_types.iter().map(|g| g.to_string()).collect();
+    reg.token_endpoint_auth_methods =
+        vec!["client_secret_basic".into(), "client_secret_post".into()];
     reg.scopes = vec![
         "openid".into(),
         "profile".into(),
