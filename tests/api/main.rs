@@ -12,6 +12,7 @@ mod flow;
 mod health;
 mod keys;
 mod limits;
+mod review_flow;
 mod rp;
 mod store;
 mod token;
