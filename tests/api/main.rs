@@ -12,6 +12,8 @@ mod flow;
 mod health;
 mod keys;
 mod limits;
+mod review_endpoints;
+mod review_input;
 mod rp;
 mod store;
 mod token;
