@@ -39,15 +39,22 @@ impl Grants {
             return Err(invalid().into());
         }
         let jti = verified.str("jti").ok_or_else(invalid)?;
-        // The requested scope is checked before the token is spent: a refused request
-        // must not burn the client's refresh token.
-        let granted = self
+        // The person and the requested scope are checked before the token is spent: a
+        // refused request must not burn the client's refresh token.
+        let found = self
             .store
             .grants
             .of_refresh_token(jti)
             .await?
-            .map(|g| Scopes::from_stored(&g.scope))
             .ok_or_else(invalid)?;
+        let user = match found.user_id {
+            Some(id) => match self.store.users.find_by_id(id).await? {
+                Some(u) if !u.disabled => u,
+                _ => return Err(invalid().into()),
+            },
+            None => return Err(invalid().into()),
+        };
+        let granted = Scopes::from_stored(&found.scope);
         let scopes = match scope {
             None => granted.clone(),
             Some(raw) => {
@@ -69,13 +76,6 @@ impl Grants {
                 return Err(invalid().into());
             }
             RefreshUse::Invalid => return Err(invalid().into()),
-        };
-        let user = match grant.user_id {
-            Some(id) => match self.store.users.find_by_id(id).await? {
-                Some(u) if !u.disabled => u,
-                _ => return Err(invalid().into()),
-            },
-            None => return Err(invalid().into()),
         };
         let sub = user.id.to_string();
         let scope = scopes.to_string();
