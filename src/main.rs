@@ -142,13 +142,18 @@ fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if config.log.format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
+    }
+    for name in &config.ignored_environment {
+        tracing::warn!(variable = %name, "ignoring an environment variable that is not a setting");
     }
 }
 

@@ -59,6 +59,11 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    /// Top-level `PORTCULLIS_*` variables that are not settings (Kubernetes gives every
+    /// pod `PORTCULLIS_PORT=tcp://…` and the like for a Service named portcullis): not
+    /// refused, but named once in the log at start.
+    #[serde(skip)]
+    pub ignored_environment: Vec<String>,
 }
 
 fn bind<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
@@ -74,6 +79,29 @@ fn smtp_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error>
 /// Environment variables with our prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["test_database_url", "log"];
 
+const PREFIX: &str = "PORTCULLIS_";
+
+/// The settings that stand at the top level, outside any section.
+const TOP_LEVEL: &[&str] = &["issuer", "bind", "database_url", "smtp_url"];
+
+/// The `PORTCULLIS_*` variables among `names` that are neither a top-level setting nor
+/// a `PORTCULLIS_<SECTION>__<KEY>` (which must be a real setting: a misspelt one is
+/// still refused), nor one of ours that is not a setting.
+fn ignored_environment(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.len() > PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX))
+        .filter(|n| {
+            let key = &n[PREFIX.len()..];
+            !key.contains("__")
+                && !TOP_LEVEL.iter().any(|t| key.eq_ignore_ascii_case(t))
+                && !NOT_SETTINGS.iter().any(|t| key.eq_ignore_ascii_case(t))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 impl Config {
     /// Loads the layers and validates them; `file` is `--config FILE`.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -87,12 +115,18 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").filter(|k| {
-            !NOT_SETTINGS
-                .iter()
-                .any(|n| k.as_str().eq_ignore_ascii_case(n))
+        let ignored = ignored_environment(std::env::vars_os().map(|(k, _)| k));
+        let skip = ignored.clone();
+        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").filter(move |k| {
+            let key = k.as_str();
+            !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
+                && !skip
+                    .iter()
+                    .any(|s| s[PREFIX.len()..].eq_ignore_ascii_case(key))
         }));
-        Self::from_figment(figment)
+        let mut config = Self::from_figment(figment)?;
+        config.ignored_environment = ignored;
+        Ok(config)
     }
 
     /// The defaults with the given TOML overlaid; no file, no environment. For tests
@@ -235,6 +269,30 @@ mod tests {
     fn lifetimes_may_be_plain_seconds() {
         let c = Config::from_toml("[tokens]\naccess_token_ttl = 90").expect("loads");
         assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_not_settings() {
+        let names = [
+            "PORTCULLIS_PORT",
+            "PORTCULLIS_SERVICE_HOST",
+            "PORTCULLIS_PORT_8080_TCP_ADDR",
+            "PORTCULLIS_ISSUER",
+            "PORTCULLIS_TOKENS__CODE_TTL",
+            "PORTCULLIS_TOKENS__CODE_TLL",
+            "PORTCULLIS_TEST_DATABASE_URL",
+            "HOME",
+        ];
+        let ignored = ignored_environment(names.iter().map(std::ffi::OsString::from));
+        assert_eq!(
+            ignored,
+            vec![
+                "PORTCULLIS_PORT",
+                "PORTCULLIS_PORT_8080_TCP_ADDR",
+                "PORTCULLIS_SERVICE_HOST"
+            ],
+            "settings, misspelt section keys and our own test variables are not ignored"
+        );
     }
 
     #[test]

@@ -271,6 +271,38 @@ async fn bad_cli_input_gets_one_line_and_writes_nothing_on_postgres() {
     }
 }
 
+/// Kubernetes gives every pod `<SERVICE>_PORT=tcp://…` and friends for each Service in
+/// its namespace: a Service named portcullis must not stop Portcullis from starting, while
+/// a misspelt `PORTCULLIS_<SECTION>__<KEY>` is still refused.
+#[tokio::test]
+async fn kubernetes_service_variables_do_not_stop_a_start() {
+    let cli = Cli::new(Backend::Sqlite).await;
+    let out = cli
+        .command(&["migrate"])
+        .env("PORTCULLIS_PORT", "tcp://10.0.0.1:8080")
+        .env("PORTCULLIS_PORT_8080_TCP", "tcp://10.0.0.1:8080")
+        .env("PORTCULLIS_SERVICE_HOST", "10.0.0.1")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("PORTCULLIS_SERVICE_HOST") && err.contains("not a setting"),
+        "each is named once in the log: {err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "a log that is not a terminal gets no colour: {err:?}"
+    );
+    let out = cli
+        .command(&["migrate"])
+        .env("PORTCULLIS_TOKENS__CODE_TLL", "60s")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "a misspelt setting is refused");
+    assert!(stderr(&out).contains("code_tll"), "{}", stderr(&out));
+}
+
 #[tokio::test]
 async fn a_bad_setting_is_one_line_naming_it_with_exit_code_2() {
     let cli = Cli::new(Backend::Sqlite).await;
