@@ -102,8 +102,11 @@ impl KeyRing {
             .any(|k| k.retire_at.is_none())
         {
             let key = generate(sealing.as_ref(), clock.now()).await?;
-            store.insert(&key).await?;
-            tracing::info!(kid = %key.kid, "generated the first signing key");
+            if store.insert_first(&key).await? {
+                tracing::info!(kid = %key.kid, "generated the first signing key");
+            } else {
+                tracing::info!("another instance created the first signing key; using it");
+            }
         }
         if let Some(key) = &sealing {
             seal_stored(&store, key).await?;

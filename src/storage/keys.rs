@@ -4,7 +4,7 @@ use sqlx::types::Json;
 
 use crate::crypto::Secret;
 
-use super::{Db, Result, on_db, on_write};
+use super::{Db, Result, on_db, on_write, unique_violation};
 
 #[derive(Clone, Debug)]
 pub struct StoredKey {
@@ -96,8 +96,11 @@ impl KeyStore {
         Ok(n == 1)
     }
 
-    pub async fn insert(&self, key: &StoredKey) -> Result<()> {
-        on_write!(&self.db, |pool| {
+    /// Inserts `key` as the first signing key, unless one already signs: a unique index
+    /// allows one signing key, so of instances starting together exactly one wins. True
+    /// when this insert won.
+    pub async fn insert_first(&self, key: &StoredKey) -> Result<bool> {
+        let inserted = on_write!(&self.db, |pool| {
             sqlx::query(INSERT)
                 .bind(&key.kid)
                 .bind(key.private_key.expose())
@@ -106,8 +109,12 @@ impl KeyStore {
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Adds `key` as the signing key and schedules every other signing key to leave the

@@ -88,3 +88,48 @@ async fn keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign(app: Tes
     let token = sealed_ring.sign(&payload, "JWT").expect("signs");
     assert!(sealed_ring.verify(&token).await.is_ok());
 }
+
+/// Two instances starting together on an empty database: one first key wins, and both
+/// sign with it (before, each generated its own and their tokens did not verify against
+/// the other's JWKS). Three fresh databases, since a lost race is a matter of timing.
+async fn instances_starting_together_agree_on_one_first_key(backend: Backend) {
+    for round in 0..3 {
+        let (url, _dir) = crate::helpers::fresh_database(backend).await;
+        let url = portcullis::config::DatabaseUrl::parse(&url).expect("url");
+        // Two instances: a pool each, connected and migrated before they race.
+        let db = portcullis::storage::Db::connect(&url, 4)
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        let other = portcullis::storage::Db::connect(&url, 4)
+            .await
+            .expect("connect");
+        let open = |db: &portcullis::storage::Db| {
+            let keys = portcullis::storage::KeyStore::new(db.clone());
+            portcullis::crypto::KeyRing::open(keys, None, portcullis::clock::Clock::system())
+        };
+        let (a, b) = tokio::join!(open(&db), open(&other));
+        let (a, b) = (a.expect("first instance"), b.expect("second instance"));
+        assert_eq!(a.signing_kid(), b.signing_kid(), "round {round}");
+        let now = portcullis::clock::Clock::system().now();
+        let keys = portcullis::storage::KeyStore::new(db.clone())
+            .published(now)
+            .await
+            .expect("keys");
+        assert_eq!(keys.len(), 1, "round {round}: one key, and it signs");
+        db.close().await;
+        other.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_agree_on_one_first_key_on_sqlite() {
+    instances_starting_together_agree_on_one_first_key(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_agree_on_one_first_key_on_postgres() {
+    if crate::helpers::postgres_available() {
+        instances_starting_together_agree_on_one_first_key(Backend::Postgres).await;
+    }
+}
