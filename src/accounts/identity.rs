@@ -9,6 +9,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::storage::{StorageError, StoredUser, UserStore};
+
 /// The uniqueness key of a username.
 pub fn username_key(username: &str) -> String {
     let mapped: String = username.trim().nfkc().collect();
@@ -44,6 +46,17 @@ impl LoginKeys {
             email: email_key(login),
         }
     }
+}
+
+/// The person whose username or email address is `login`, compared by their keys.
+pub(crate) async fn find_by_login(
+    users: &UserStore,
+    login: &str,
+) -> Result<Option<StoredUser>, StorageError> {
+    let keys = LoginKeys::of(login);
+    users
+        .find_by_keys(&keys.username, keys.email.as_deref())
+        .await
 }
 
 #[cfg(test)]

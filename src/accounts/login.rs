@@ -48,10 +48,7 @@ pub async fn login(
     let user: Option<StoredUser> = if login.is_empty() || login.len() > 254 {
         None
     } else {
-        let keys = super::identity::LoginKeys::of(login);
-        users
-            .find_by_keys(&keys.username, keys.email.as_deref())
-            .await?
+        super::identity::find_by_login(users, login).await?
     };
     let ok = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))

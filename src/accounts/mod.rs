@@ -73,10 +73,7 @@ impl Accounts {
 
     /// The person whose username or email address is `login`, compared by their keys.
     pub async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>, StorageError> {
-        let keys = identity::LoginKeys::of(login);
-        self.users
-            .find_by_keys(&keys.username, keys.email.as_deref())
-            .await
+        identity::find_by_login(&self.users, login).await
     }
 
     /// The person, if they still exist.
