@@ -12,6 +12,27 @@ both_backends!(
     a_purge_spans_codes_tokens_and_sessions_in_one_transaction,
 );
 
+/// A transaction holding a new grant and its tokens, not yet committed.
+async fn grant_with_tokens(
+    store: &portcullis::storage::Store,
+    grant: &NewGrant,
+    tokens: &IssuedTokens<'_>,
+    now: i64,
+) -> portcullis::storage::WriteTx {
+    let mut tx = store.db.begin_write().await.expect("begin");
+    store
+        .grants
+        .insert_in(&mut tx, grant, now)
+        .await
+        .expect("grant");
+    store
+        .grants
+        .insert_tokens_in(&mut tx, &grant.id, tokens)
+        .await
+        .expect("tokens");
+    tx
+}
+
 async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
     let user = app.add_user("ada").await;
     let (client, _) = app.add_client(web_app("https://app.example.com/cb")).await;
@@ -31,18 +52,7 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
         access_expires_at: now + 60,
         refresh: Some(("r1", now + 600)),
     };
-    let mut tx = store.db.begin_write().await.expect("begin");
-    store
-        .grants
-        .insert_in(&mut tx, &grant, now)
-        .await
-        .expect("grant");
-    store
-        .grants
-        .insert_tokens_in(&mut tx, "g1", &tokens)
-        .await
-        .expect("tokens");
-    drop(tx);
+    drop(grant_with_tokens(store, &grant, &tokens, now).await);
     assert!(store.grants.find("g1").await.expect("find").is_none());
     assert!(
         !store
@@ -52,18 +62,11 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
             .expect("live")
     );
 
-    let mut tx = store.db.begin_write().await.expect("begin");
-    store
-        .grants
-        .insert_in(&mut tx, &grant, now)
+    grant_with_tokens(store, &grant, &tokens, now)
         .await
-        .expect("grant");
-    store
-        .grants
-        .insert_tokens_in(&mut tx, "g1", &tokens)
+        .commit()
         .await
-        .expect("tokens");
-    tx.commit().await.expect("commit");
+        .expect("commit");
     assert!(store.grants.find("g1").await.expect("find").is_some());
     assert!(
         store
