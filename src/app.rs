@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::{
     accounts::Accounts,
+    audit::Audit,
     clock::Clock,
     config::Config,
     crypto::{KeyError, KeyRing, PasswordError, PasswordHasher},
+    mail::Mailer,
     oidc::{access::AccessTokens, grant::Grants},
     storage::{Db, StorageError, Store},
 };
@@ -25,8 +27,12 @@ pub struct AppState {
     pub grants: Grants,
     /// Access-token validation for userinfo, introspection and the admin API.
     pub access_tokens: AccessTokens,
-    /// Sign-in, consents and the sign-in steps.
+    /// Sign-in, consents, the sign-in steps, and people managing their accounts.
     pub accounts: Accounts,
+    /// The security event trail.
+    pub audit: Audit,
+    /// Queues mail in the outbox.
+    pub mailer: Mailer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::worker::TransportError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -87,11 +95,15 @@ impl AppState {
             access_tokens.clone(),
             clock.clone(),
         );
+        let audit = Audit::new(store.audit.clone());
+        let mailer = Mailer::new(store.outbox.clone(), config.issuer.host());
         let accounts = Accounts::new(
-            store.users.clone(),
-            store.consents.clone(),
+            store.clone(),
             hasher.clone(),
             clock.clone(),
+            config.clone(),
+            audit.clone(),
+            mailer.clone(),
         );
         accounts.backfill_identity_keys().await?;
         crate::oidc::clients::backfill_origins(&store.clients, &store.db).await?;
@@ -104,12 +116,27 @@ impl AppState {
             grants,
             access_tokens,
             accounts,
+            audit,
+            mailer,
         })
     }
 }
 
 impl AppState {
     /// Deletes expired rows once a minute until the process ends.
+    /// Starts this instance's mail delivery worker.
+    pub fn spawn_mail_worker(&self) -> Result<(), StartError> {
+        let transport = crate::mail::worker::Transport::from_config(&self.config)?;
+        crate::mail::worker::spawn(
+            self.store.outbox.clone(),
+            transport,
+            self.config.mail.from.clone(),
+            self.clock.clone(),
+            self.mailer.wakeup(),
+        );
+        Ok(())
+    }
+
     pub fn spawn_purger(&self) {
         let store = self.store.clone();
         let clock = self.clock.clone();

@@ -3,11 +3,13 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod mail;
 pub mod oidc;
 pub mod storage;
 

@@ -48,7 +48,10 @@ pub async fn login(
     let user: Option<StoredUser> = if login.is_empty() || login.len() > 254 {
         None
     } else {
-        super::identity::find_by_login(users, login).await?
+        // A deleted account's tombstone keeps its username but never signs in.
+        super::identity::find_by_login(users, login)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
     };
     let ok = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))

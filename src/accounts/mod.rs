@@ -2,9 +2,17 @@
 //! accounts. Knows nothing of HTTP or SQL. `Accounts` is built once in `AppState`.
 
 pub mod identity;
+pub mod links;
 pub mod login;
+pub mod manage;
 pub mod new_account;
+pub mod policy;
+pub mod registration;
+pub mod reset;
 pub mod steps;
+pub mod verification;
+
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -12,10 +20,13 @@ pub use login::{AuthenticatedUser, LoginError, login};
 pub use new_account::{AccountError, NewAccount, create_account};
 
 use crate::{
+    audit::Audit,
     clock::Clock,
+    config::Config,
     crypto::{PasswordHasher, Secret},
+    mail::Mailer,
     oidc::scopes::Scopes,
-    storage::{ConsentStore, StorageError, StoredUser, UserStore},
+    storage::{ConsentStore, StorageError, Store, StoredUser, UserStore, WriteTx},
 };
 
 /// The accounts service: every handle it needs, cheap to clone.
@@ -23,23 +34,69 @@ use crate::{
 pub struct Accounts {
     users: UserStore,
     consents: ConsentStore,
+    /// Every store, for changes that span several in one transaction.
+    store: Store,
     hasher: PasswordHasher,
     clock: Clock,
+    config: Arc<Config>,
+    audit: Audit,
+    mailer: Mailer,
 }
 
 impl Accounts {
     pub fn new(
-        users: UserStore,
-        consents: ConsentStore,
+        store: Store,
         hasher: PasswordHasher,
         clock: Clock,
+        config: Arc<Config>,
+        audit: Audit,
+        mailer: Mailer,
     ) -> Self {
         Self {
-            users,
-            consents,
+            users: store.users.clone(),
+            consents: store.consents.clone(),
+            store,
             hasher,
             clock,
+            config,
+            audit,
+            mailer,
         }
+    }
+
+    /// The password policy, from `[accounts]`.
+    pub fn password_policy(&self) -> policy::PasswordPolicy {
+        policy::PasswordPolicy::new(&self.config.accounts, self.mailer.service())
+    }
+
+    /// How mail and pages address `user`: their display name, else their username.
+    pub fn salutation(user: &StoredUser) -> String {
+        user.display_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| user.username.clone())
+    }
+
+    /// Inside `tx`: ends the person's browser sessions (every one, or every one but
+    /// the sign-in `keep_sid`) and revokes every grant they gave, so no access or
+    /// refresh token of theirs works any more. Returns sessions ended.
+    pub async fn end_everything_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        keep_sid: Option<&str>,
+        now: i64,
+    ) -> Result<u64, StorageError> {
+        let ended = self
+            .store
+            .sessions
+            .end_for_user_in(tx, user_id, None, keep_sid)
+            .await?;
+        self.store
+            .grants
+            .revoke_for_user_in(tx, user_id, None, now)
+            .await?;
+        Ok(ended)
     }
 
     /// Gives users stored before uniqueness keys existed their keys; run at start.

@@ -129,6 +129,7 @@ pub async fn create_account(
                 password_hash,
                 display_name: account.display_name,
                 roles: account.roles,
+                self_registered: false,
             },
             now,
         )

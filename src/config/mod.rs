@@ -4,6 +4,7 @@
 //! Each value is checked as it is deserialized (the types in `values`, the rules beside
 //! each section), so a bad one fails under the name of its setting.
 
+mod accounts;
 mod database;
 mod keys;
 mod log;
@@ -21,6 +22,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 pub use self::{
+    accounts::{AccountSettings, AuditSettings, MailSettings, Registration},
     database::DatabaseSettings,
     keys::KeySettings,
     log::{LogFormat, LogSettings},
@@ -59,6 +61,9 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    pub accounts: AccountSettings,
+    pub mail: MailSettings,
+    pub audit: AuditSettings,
     /// Top-level `PORTCULLIS_*` variables that are not settings (Kubernetes gives every
     /// pod `PORTCULLIS_PORT=tcp://…` and the like for a Service named portcullis): not
     /// refused, but named once in the log at start.

@@ -36,6 +36,20 @@ impl Issuer {
         &self.0
     }
 
+    /// The host people know this service by (`id.example.com`), for mail and pages.
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(match u.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| self.0.clone())
+    }
+
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
@@ -149,6 +163,13 @@ enum RawLifetime {
 impl TryFrom<RawLifetime> for Lifetime {
     type Error = String;
     fn try_from(raw: RawLifetime) -> Result<Self, String> {
+        bounded(raw, 366, "a year").map(Self)
+    }
+}
+
+/// A lifetime longer than zero and at most `max_days`.
+fn bounded(raw: RawLifetime, max_days: u64, max_words: &str) -> Result<Duration, String> {
+    {
         let d = match raw {
             RawLifetime::Seconds(s) => Duration::from_secs(s),
             RawLifetime::Text(t) => humantime::parse_duration(t.trim())
@@ -157,16 +178,22 @@ impl TryFrom<RawLifetime> for Lifetime {
         if d.is_zero() {
             return Err("must be longer than zero".into());
         }
-        if d > Duration::from_secs(366 * 24 * 3600) {
-            return Err("must be at most a year".into());
+        if d > Duration::from_secs(max_days * 24 * 3600) {
+            return Err(format!("must be at most {max_words}"));
         }
-        Ok(Self(d))
+        Ok(d)
     }
 }
 
 /// For `#[serde(deserialize_with)]`: a `Duration` field read as a `Lifetime`.
 pub(super) fn lifetime<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     Lifetime::deserialize(d).map(|l| l.0)
+}
+
+/// For `#[serde(deserialize_with)]`: a `Duration` of at most ten years, for how long
+/// records are kept.
+pub(super) fn retention<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    bounded(RawLifetime::deserialize(d)?, 3653, "ten years").map_err(serde::de::Error::custom)
 }
 
 /// A setting that may be left out or set to "" to mean unset; otherwise `parse` checks it.

@@ -1,16 +1,19 @@
 //! Typed extractors and request parsing for the protocol endpoints: form bodies, client
 //! authentication (RFC 6749 section 2.3), bearer tokens (RFC 6750 section 2).
 
+use std::net::SocketAddr;
+
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::{HeaderMap, header},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, header, request::Parts},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::page::PageError;
 use crate::{
     AppState,
+    audit::Origin,
     oidc::{
         authorize::{ControlCharacter, RawParams, check_text},
         clients::{allows_auth_method, secret_matches},
@@ -19,6 +22,27 @@ use crate::{
     },
     storage::StoredClient,
 };
+
+/// Where a request came from, for audit events and the account page's session list:
+/// the peer's address and the `User-Agent` header. Never refuses a request.
+pub(super) struct RequestOrigin(pub Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(Origin { ip, user_agent }))
+    }
+}
 
 /// An `application/x-www-form-urlencoded` body as name/value pairs; anything else is an
 /// RFC 6749 `invalid_request`.

@@ -34,6 +34,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     state.spawn_purger();
+    state.spawn_mail_worker()?;
     let db = state.store.db.clone();
     let app = super::build_router(state);
     let mut http = http1::Builder::new();

@@ -296,6 +296,30 @@ impl GrantStore {
         Ok(())
     }
 
+    /// Revokes every live grant of `user_id` (only those of `client_id` when given), and
+    /// with them every access and refresh token they issued. Returns grants revoked.
+    pub async fn revoke_for_user_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $3 WHERE user_id = $1 \
+                 AND ($2 IS NULL OR client_id = $2) AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
     /// Deletes expired access and refresh tokens.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
         let n = on_tx!(tx, |conn| {

@@ -19,23 +19,29 @@ use sqlx::{
 
 use crate::config::DatabaseUrl;
 
+pub mod account_tokens;
+pub mod audit;
 pub mod authorization_posts;
 pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
 pub mod keys;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 
+pub use account_tokens::{AccountTokenStore, Purpose, StoredAccountToken, TokenUse};
+pub use audit::{AuditRecord, AuditStore};
 pub use authorization_posts::AuthorizationPostStore;
 pub use clients::{ClientStore, NewClient, StoredClient};
 pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
 pub use consents::ConsentStore;
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
-pub use sessions::SessionStore;
-pub use users::{NewUser, StoredUser, UserStore};
+pub use outbox::{OutboxStore, QueuedMail};
+pub use sessions::{SessionInfo, SessionMeta, SessionStore};
+pub use users::{NewUser, Profile, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
 /// once per engine (its Rust types checked against each driver); one SQL text serves
@@ -242,6 +248,9 @@ pub struct Store {
     pub consents: ConsentStore,
     pub sessions: SessionStore,
     pub authorization_posts: AuthorizationPostStore,
+    pub account_tokens: AccountTokenStore,
+    pub audit: AuditStore,
+    pub outbox: OutboxStore,
 }
 
 impl Store {
@@ -255,6 +264,9 @@ impl Store {
             consents: ConsentStore::new(db.clone()),
             sessions: SessionStore::new(db.clone()),
             authorization_posts: AuthorizationPostStore::new(db.clone()),
+            account_tokens: AccountTokenStore::new(db.clone()),
+            audit: AuditStore::new(db.clone()),
+            outbox: OutboxStore::new(db.clone()),
             db,
         }
     }
@@ -269,7 +281,8 @@ impl Store {
             + self
                 .authorization_posts
                 .purge_expired_in(&mut tx, now)
-                .await?;
+                .await?
+            + self.account_tokens.purge_expired_in(&mut tx, now).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::crypto::Secret;
 
-use super::{Db, Result, StorageError, on_db, on_write, unique_violation};
+use super::{Db, Result, StorageError, WriteTx, on_db, on_tx, on_write, unique_violation};
 
 /// A person as the rest of Portcullis sees them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,10 +17,24 @@ pub struct StoredUser {
     /// argon2id PHC string.
     pub password_hash: Secret,
     pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
     pub roles: Vec<String>,
     pub disabled: bool,
+    /// Signed up at /register rather than being added by an admin.
+    pub self_registered: bool,
+    /// Set on a deleted account's tombstone.
+    pub deleted_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The profile claims a person edits on the account page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -35,6 +49,7 @@ pub struct NewUser {
     pub password_hash: Secret,
     pub display_name: Option<String>,
     pub roles: Vec<String>,
+    pub self_registered: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,8 +60,12 @@ struct UserRow {
     email_verified: bool,
     password_hash: String,
     display_name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
     roles: Json<Vec<String>>,
     disabled: bool,
+    self_registered: bool,
+    deleted_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -60,16 +79,26 @@ impl From<UserRow> for StoredUser {
             email_verified: r.email_verified,
             password_hash: Secret::new(r.password_hash),
             display_name: r.display_name,
+            given_name: r.given_name,
+            family_name: r.family_name,
             roles: r.roles.0,
             disabled: r.disabled,
+            self_registered: r.self_registered,
+            deleted_at: r.deleted_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-const COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, roles, \
-                       disabled, created_at, updated_at";
+const COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, \
+                       given_name, family_name, roles, disabled, self_registered, deleted_at, \
+                       created_at, updated_at";
+
+/// The columns `insert` writes, in the order of its placeholders.
+const INSERT_COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, \
+                              roles, disabled, created_at, updated_at, username_key, email_key, \
+                              self_registered";
 
 #[derive(Clone, Debug)]
 pub struct UserStore {
@@ -85,8 +114,8 @@ impl UserStore {
     pub async fn insert(&self, new: NewUser, now: i64) -> Result<StoredUser> {
         let id = Uuid::new_v4();
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}, username_key, email_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) RETURNING {COLUMNS}"
+            "INSERT INTO users ({INSERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING {COLUMNS}"
         );
         let row = on_write!(&self.db, |pool| {
             sqlx::query_as::<_, UserRow>(&sql)
@@ -101,6 +130,7 @@ impl UserStore {
                 .bind(now)
                 .bind(&new.username_key)
                 .bind(&new.email_key)
+                .bind(new.self_registered)
                 .fetch_one(pool)
                 .await
         });
@@ -209,6 +239,153 @@ impl UserStore {
         Ok(())
     }
 
+    /// Marks the address confirmed, if it is still `email` (a verification is bound to
+    /// the address it was sent to). False when the address has changed since.
+    pub async fn confirm_email_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        email: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET email_verified = $3, updated_at = $4 \
+                 WHERE id = $1 AND email = $2 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(email)
+            .bind(true)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Replaces the address with a newly confirmed one; `Conflict("email")` when
+    /// someone else has it by now.
+    pub async fn change_email_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        email: &str,
+        email_key: &str,
+        now: i64,
+    ) -> Result<()> {
+        let done = on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET email = $2, email_key = $3, email_verified = $4, \
+                 updated_at = $5 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(email)
+            .bind(email_key)
+            .bind(true)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        });
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) if unique_violation(&e).is_some() => Err(StorageError::Conflict("email")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces the password hash inside `tx` (a reset or a change).
+    pub async fn set_password_hash_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        hash: &Secret,
+        now: i64,
+    ) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash.expose())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Replaces the profile claims.
+    pub async fn set_profile_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET display_name = $2, given_name = $3, family_name = $4, \
+                 updated_at = $5 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(&profile.display_name)
+            .bind(&profile.given_name)
+            .bind(&profile.family_name)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Turns the account into a tombstone: disabled, personal data wiped, the username
+    /// (and its key) and the id kept so neither is ever given to someone else. The
+    /// address is freed.
+    pub async fn tombstone_in(&self, tx: &mut WriteTx, id: Uuid, now: i64) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET email = '', email_key = NULL, email_verified = $2, \
+                 password_hash = '', display_name = NULL, given_name = NULL, \
+                 family_name = NULL, roles = $3, disabled = $4, deleted_at = $5, updated_at = $5 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(false)
+            .bind(Json(Vec::<String>::new()))
+            .bind(true)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Enables or disables an account inside `tx`.
+    pub async fn set_disabled_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3 \
+                 AND deleted_at IS NULL",
+            )
+            .bind(disabled)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     pub async fn set_disabled(&self, id: Uuid, disabled: bool, now: i64) -> Result<()> {
         on_write!(&self.db, |pool| {
             sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
@@ -236,8 +413,12 @@ mod tests {
             email_verified: false,
             password_hash: Secret::new("$argon2id$v=19$secret"),
             display_name: None,
+            given_name: None,
+            family_name: None,
             roles: vec![],
             disabled: false,
+            self_registered: false,
+            deleted_at: None,
             created_at: 0,
             updated_at: 0,
         };

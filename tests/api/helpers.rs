@@ -91,7 +91,10 @@ pub(crate) struct TestApp {
     pub database_url: String,
     /// A client that keeps cookies and does not follow redirects, like a careful browser.
     pub http: reqwest::Client,
+    /// Where the server writes mail (no SMTP configured): one `.eml` per message.
+    pub outbox: std::path::PathBuf,
     _dir: Option<Arc<tempfile::TempDir>>,
+    _outbox_dir: Arc<tempfile::TempDir>,
 }
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -112,6 +115,15 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
+        let outbox_dir = tempfile::tempdir().expect("outbox dir");
+        let outbox = outbox_dir.path().join("outbox");
+        let outbox_line = format!("outbox_dir = \"{}\"\n", outbox.display());
+        // The outbox folder goes into the overlay's [mail] table, or a new one.
+        let overlay = if overlay.contains("[mail]\n") {
+            overlay.replacen("[mail]\n", &format!("[mail]\n{outbox_line}"), 1)
+        } else {
+            format!("{overlay}\n[mail]\n{outbox_line}")
+        };
         let toml = format!(
             "issuer = \"{base}\"\nbind = \"{addr}\"\ndatabase_url = \"{database_url}\"\n{overlay}\n\
              [security]\npassword_hash_concurrency = 2\n"
@@ -137,7 +149,9 @@ impl TestApp {
             clock,
             database_url,
             http,
+            outbox,
             _dir: dir.map(Arc::new),
+            _outbox_dir: Arc::new(outbox_dir),
         }
     }
 

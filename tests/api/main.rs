@@ -12,6 +12,7 @@ mod flow;
 mod health;
 mod keys;
 mod limits;
+mod mailbox;
 mod review_endpoints;
 mod review_flow;
 mod review_input;

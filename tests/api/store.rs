@@ -1,6 +1,8 @@
 //! The stores, on both engines: uniqueness, atomic spending, sessions.
 
-use portcullis::storage::{CodeUse, IssuedTokens, NewCode, NewGrant, RefreshUse, StorageError};
+use portcullis::storage::{
+    CodeUse, IssuedTokens, NewCode, NewGrant, RefreshUse, SessionMeta, StorageError,
+};
 
 use crate::{
     both_backends,
@@ -13,6 +15,7 @@ fn now() -> i64 {
 }
 
 both_backends!(
+    sessions_are_listed_and_ended_per_person,
     usernames_and_emails_are_unique_ignoring_case,
     a_client_round_trips_with_its_lists,
     a_code_is_spent_exactly_once_even_when_raced,
@@ -234,12 +237,23 @@ async fn reusing_a_refresh_token_revokes_its_grant_and_its_access_tokens(app: Te
 
 async fn sessions_expire_and_are_purged(app: TestApp) {
     let s = &app.state.store.sessions;
-    assert!(s.create("id1", b"{}", now() + 60).await.expect("create"));
+    let anon = SessionMeta::default();
     assert!(
-        !s.create("id1", b"{}", now() + 60).await.expect("create"),
+        s.create("id1", b"{}", now() + 60, &anon)
+            .await
+            .expect("create")
+    );
+    assert!(
+        !s.create("id1", b"{}", now() + 60, &anon)
+            .await
+            .expect("create"),
         "a taken id is not overwritten"
     );
-    s.save("id2", b"{}", now() - 1).await.expect("save");
+    assert!(
+        s.create("id2", b"{}", now() - 1, &anon)
+            .await
+            .expect("create")
+    );
     assert!(s.load("id1", now()).await.expect("load").is_some());
     assert!(
         s.load("id2", now()).await.expect("load").is_none(),
@@ -257,6 +271,87 @@ async fn sessions_expire_and_are_purged(app: TestApp) {
     );
     s.delete("id1").await.expect("delete");
     assert!(s.load("id1", now()).await.expect("load").is_none());
+    assert!(
+        !s.save("id1", b"{}", now() + 60, &anon).await.expect("save"),
+        "a session ended elsewhere is not brought back by a save"
+    );
+    assert!(s.load("id1", now()).await.expect("load").is_none());
+}
+
+async fn sessions_are_listed_and_ended_per_person(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    let bob = app.add_user("bob").await;
+    let s = &app.state.store.sessions;
+    let meta = |user: &portcullis::storage::StoredUser, sid: &str, seen: i64| SessionMeta {
+        user_id: Some(user.id),
+        sid: Some(sid.to_owned()),
+        user_agent: Some("Firefox".into()),
+        ip: Some("192.0.2.1".into()),
+        signed_in_at: Some(now() - 100),
+        last_seen_at: seen,
+    };
+    s.create("a1", b"{}", now() + 60, &meta(&ada, "sid-a1", now() - 5))
+        .await
+        .expect("create");
+    s.create("a2", b"{}", now() + 60, &meta(&ada, "sid-a2", now()))
+        .await
+        .expect("create");
+    s.create("a3", b"{}", now() + 60, &meta(&ada, "sid-a3", now() - 9))
+        .await
+        .expect("create");
+    s.create("b1", b"{}", now() + 60, &meta(&bob, "sid-b1", now()))
+        .await
+        .expect("create");
+    s.create("x", b"{}", now() + 60, &SessionMeta::default())
+        .await
+        .expect("create");
+    let listed: Vec<String> = s
+        .list_for_user(ada.id, now())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|i| i.sid)
+        .collect();
+    assert_eq!(
+        listed,
+        ["sid-a2", "sid-a1", "sid-a3"],
+        "newest seen first, only ada's"
+    );
+    let mut tx = app.state.store.db.begin_write().await.expect("tx");
+    let n = s
+        .end_for_user_in(&mut tx, ada.id, Some("sid-a1"), None)
+        .await
+        .expect("end one");
+    assert_eq!(n, 1);
+    let n = s
+        .end_for_user_in(&mut tx, ada.id, Some("sid-b1"), None)
+        .await
+        .expect("end another's");
+    assert_eq!(n, 0, "one person cannot end another's session by its sid");
+    tx.commit().await.expect("commit");
+    let mut tx = app.state.store.db.begin_write().await.expect("tx");
+    let n = s
+        .end_for_user_in(&mut tx, ada.id, None, Some("sid-a2"))
+        .await
+        .expect("end the rest");
+    assert_eq!(n, 1, "every session but the kept one");
+    tx.commit().await.expect("commit");
+    let left: Vec<String> = s
+        .list_for_user(ada.id, now())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|i| i.sid)
+        .collect();
+    assert_eq!(left, ["sid-a2"]);
+    assert!(
+        s.load("b1", now()).await.expect("load").is_some(),
+        "bob's untouched"
+    );
+    assert!(
+        s.load("x", now()).await.expect("load").is_some(),
+        "anonymous untouched"
+    );
 }
 
 async fn a_second_instance_sees_the_same_data(app: TestApp) {

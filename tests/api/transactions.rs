@@ -114,7 +114,7 @@ async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp
     assert!(
         store
             .sessions
-            .create("old", b"{}", soon)
+            .create("old", b"{}", soon, &Default::default())
             .await
             .expect("session")
     );

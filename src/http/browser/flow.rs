@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+use super::session::DEVICE;
 use crate::{
     AppState,
     accounts::{
         AuthenticatedUser,
         steps::{self, Facts, Refusal, SignedIn, Step},
     },
+    audit::Origin,
     crypto::random,
     http::{page::PageError, paths},
     oidc::{
@@ -23,7 +25,7 @@ use crate::{
 };
 
 const PENDING: &str = "pending";
-const AUTH: &str = "auth";
+pub(super) const AUTH: &str = "auth";
 /// Sign-ins started in other tabs that we keep; older ones are dropped.
 const MAX_PENDING: usize = 8;
 
@@ -111,9 +113,22 @@ pub(super) async fn signed_in(session: &Session) -> Result<Option<AuthenticatedU
     session.get(AUTH).await.map_err(session_failed)
 }
 
-/// Records a sign-in under a fresh session id (no session fixation).
-pub(super) async fn sign_in(session: &Session, who: &AuthenticatedUser) -> Result<(), PageError> {
+/// Records a sign-in under a fresh session id (no session fixation), with the browser
+/// it happened in.
+pub(super) async fn sign_in(
+    session: &Session,
+    who: &AuthenticatedUser,
+    origin: &Origin,
+) -> Result<(), PageError> {
     session.cycle_id().await.map_err(session_failed)?;
+    let device = super::session::Device {
+        user_agent: origin.user_agent.clone(),
+        ip: origin.ip.clone(),
+    };
+    session
+        .insert(DEVICE, device)
+        .await
+        .map_err(session_failed)?;
     session.insert(AUTH, who).await.map_err(session_failed)
 }
 

@@ -14,7 +14,7 @@ use crate::{
     AppState,
     accounts::LoginError,
     crypto::{PasswordError, Secret},
-    http::extract::PageForm,
+    http::extract::{PageForm, RequestOrigin},
     http::page::{MessagePage, PageError, render},
 };
 
@@ -26,6 +26,8 @@ pub(super) struct LoginPage {
     pub client_name: Option<String>,
     pub login: String,
     pub error: Option<&'static str>,
+    /// Whether to offer "Create an account" (`accounts.registration = "open"`).
+    pub registration_open: bool,
 }
 
 #[derive(Deserialize)]
@@ -45,9 +47,13 @@ pub(super) struct LoginForm {
     password: String,
 }
 
+pub(super) fn registration_open(state: &AppState) -> bool {
+    state.config.accounts.registration == crate::config::Registration::Open
+}
+
 /// `GET /login`: the form, for a pending authorization request or on its own.
 pub(super) async fn login_page(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
@@ -67,6 +73,7 @@ pub(super) async fn login_page(
         client_name,
         login,
         error: None,
+        registration_open: registration_open(&state),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -75,6 +82,7 @@ pub(super) async fn login_page(
 pub(super) async fn login_submit(
     State(state): State<AppState>,
     session: Session,
+    RequestOrigin(origin): RequestOrigin,
     form: Result<PageForm<LoginForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
@@ -91,6 +99,7 @@ pub(super) async fn login_submit(
             client_name: client_name.clone(),
             login: form.login.clone(),
             error: Some(error),
+            registration_open: registration_open(&state),
         };
         render(status, &page)
     };
@@ -142,7 +151,7 @@ pub(super) async fn login_submit(
             csrf::token(&session).await?,
         ));
     }
-    flow::sign_in(&session, &who).await?;
+    flow::sign_in(&session, &who, &origin).await?;
     match form.request {
         Some(id) => {
             flow::update(&session, &id, |p| p.signed_in = true).await?;

@@ -9,13 +9,17 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use super::paths;
 use crate::AppState;
 
+mod account;
 mod authorize;
 mod consent;
 mod csrf;
 mod end_session;
 mod flow;
 mod login;
+mod register;
+mod reset;
 mod session;
+mod verify;
 
 /// The cookie that carries the browser session id.
 pub(super) const SESSION_COOKIE: &str = "portcullis_session";
@@ -49,5 +53,9 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
             paths::CONSENT,
             get(consent::consent_page).post(consent::consent_submit),
         )
+        .merge(register::routes())
+        .merge(verify::routes())
+        .merge(reset::routes())
+        .merge(account::routes())
         .layer(sessions)
 }

@@ -8,7 +8,17 @@ use tower_sessions::{
     session_store::{Error, Result},
 };
 
-use crate::{clock::Clock, storage};
+use crate::{accounts::AuthenticatedUser, clock::Clock, storage, storage::SessionMeta};
+
+/// The session key under which sign-in records the browser it happened in.
+pub(super) const DEVICE: &str = "device";
+
+/// The browser a sign-in happened in, as the account page shows it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Device {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct DbSessions {
@@ -30,6 +40,29 @@ fn encode(record: &Record) -> Result<Vec<u8>> {
     serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
 }
 
+impl DbSessions {
+    /// The columns kept beside the record: whose session it is and from where.
+    fn meta(&self, record: &Record) -> SessionMeta {
+        let who: Option<AuthenticatedUser> = record
+            .data
+            .get(super::flow::AUTH)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let device: Device = record
+            .data
+            .get(DEVICE)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        SessionMeta {
+            user_id: who.as_ref().map(|w| w.user_id),
+            sid: who.as_ref().map(|w| w.sid.clone()),
+            signed_in_at: who.as_ref().map(|w| w.auth_time),
+            user_agent: who.as_ref().and(device.user_agent),
+            ip: who.as_ref().and(device.ip),
+            last_seen_at: self.clock.now(),
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for DbSessions {
     async fn create(&self, record: &mut Record) -> Result<()> {
@@ -38,7 +71,7 @@ impl SessionStore for DbSessions {
             let expires = record.expiry_date.unix_timestamp();
             if self
                 .store
-                .create(&record.id.to_string(), &data, expires)
+                .create(&record.id.to_string(), &data, expires, &self.meta(record))
                 .await
                 .map_err(backend)?
             {
@@ -50,13 +83,16 @@ impl SessionStore for DbSessions {
 
     async fn save(&self, record: &Record) -> Result<()> {
         let data = encode(record)?;
+        // A session ended elsewhere (from the account page, say) stays ended.
         self.store
             .save(
                 &record.id.to_string(),
                 &data,
                 record.expiry_date.unix_timestamp(),
+                &self.meta(record),
             )
             .await
+            .map(|_| ())
             .map_err(backend)
     }
 

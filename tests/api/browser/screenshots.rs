@@ -9,11 +9,11 @@ use crate::{
     rp::Rp,
 };
 
-const DESKTOP: (u32, u32) = (1280, 800);
-const PHONE: (u32, u32) = (390, 844);
+pub(super) const DESKTOP: (u32, u32) = (1280, 800);
+pub(super) const PHONE: (u32, u32) = (390, 844);
 
 /// Sizes the viewport (not the window) to `width` × `height` CSS pixels.
-async fn viewport(b: &Browser, (width, height): (u32, u32)) {
+pub(super) async fn viewport(b: &Browser, (width, height): (u32, u32)) {
     b.client
         .set_window_size(width, height)
         .await
@@ -47,7 +47,7 @@ async fn viewport(b: &Browser, (width, height): (u32, u32)) {
     );
 }
 
-async fn shoot(b: &Browser, dir: &Path, name: &str) {
+pub(super) async fn shoot(b: &Browser, dir: &Path, name: &str) {
     // The page has loaded; wait for its fonts too, so text is never half-drawn.
     b.client
         .execute_async(

@@ -1,0 +1,185 @@
+//! The mail Portcullis sends: each kind has a plain-text and an HTML template
+//! (`templates/mail/<kind>.txt` and `.html`), says who sent it and why, and carries at
+//! most one link, which is its only secret.
+
+use askama::Template;
+
+/// One message, before rendering. `service` is the name people know us by (the
+/// issuer's host); `name` is how we address the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Confirm an address: at registration, on resend, or for a new address.
+    VerifyEmail {
+        name: String,
+        link: String,
+        valid_for: String,
+    },
+    /// A password reset was asked for.
+    ResetPassword {
+        name: String,
+        link: String,
+        valid_for: String,
+    },
+    /// The password changed (reset or changed on the account page).
+    PasswordChanged { name: String },
+    /// Sent to the old address when a new one is asked for.
+    EmailChangeRequested { name: String, new_email: String },
+    /// Someone tried to register with an address that already has an account.
+    RegistrationAttempt { name: String, reset_link: String },
+    /// The account was deleted.
+    AccountDeleted { name: String },
+}
+
+/// A message rendered for sending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+macro_rules! mail_templates {
+    ($($txt:ident, $html:ident, $txt_path:literal, $html_path:literal { $($field:ident: $ty:ty),* });* $(;)?) => {
+        $(
+            #[derive(Template)]
+            #[template(path = $txt_path)]
+            struct $txt<'a> { service: &'a str, $($field: &'a $ty),* }
+            #[derive(Template)]
+            #[template(path = $html_path)]
+            struct $html<'a> { service: &'a str, $($field: &'a $ty),* }
+        )*
+    };
+}
+
+mail_templates! {
+    VerifyTxt, VerifyHtml, "mail/verify_email.txt", "mail/verify_email.html" { name: str, link: str, valid_for: str };
+    ResetTxt, ResetHtml, "mail/reset_password.txt", "mail/reset_password.html" { name: str, link: str, valid_for: str };
+    ChangedTxt, ChangedHtml, "mail/password_changed.txt", "mail/password_changed.html" { name: str };
+    EmailChangeTxt, EmailChangeHtml, "mail/email_change_requested.txt", "mail/email_change_requested.html" { name: str, new_email: str };
+    AttemptTxt, AttemptHtml, "mail/registration_attempt.txt", "mail/registration_attempt.html" { name: str, reset_link: str };
+    DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
+}
+
+impl Message {
+    /// Renders both parts; `service` names us in the subject and the text.
+    pub fn render(&self, service: &str) -> Result<Rendered, askama::Error> {
+        macro_rules! both {
+            ($subject:expr, $txt:ident, $html:ident { $($field:ident),* }) => {
+                Rendered {
+                    subject: $subject,
+                    text: $txt { service, $($field),* }.render()?,
+                    html: $html { service, $($field),* }.render()?,
+                }
+            };
+        }
+        Ok(match self {
+            Self::VerifyEmail {
+                name,
+                link,
+                valid_for,
+            } => both!(
+                format!("Confirm your email address for {service}"),
+                VerifyTxt,
+                VerifyHtml {
+                    name,
+                    link,
+                    valid_for
+                }
+            ),
+            Self::ResetPassword {
+                name,
+                link,
+                valid_for,
+            } => both!(
+                format!("Reset your {service} password"),
+                ResetTxt,
+                ResetHtml {
+                    name,
+                    link,
+                    valid_for
+                }
+            ),
+            Self::PasswordChanged { name } => both!(
+                format!("Your {service} password was changed"),
+                ChangedTxt,
+                ChangedHtml { name }
+            ),
+            Self::EmailChangeRequested { name, new_email } => both!(
+                format!("Your {service} email address is being changed"),
+                EmailChangeTxt,
+                EmailChangeHtml { name, new_email }
+            ),
+            Self::RegistrationAttempt { name, reset_link } => both!(
+                format!("Someone tried to create a {service} account with your address"),
+                AttemptTxt,
+                AttemptHtml { name, reset_link }
+            ),
+            Self::AccountDeleted { name } => both!(
+                format!("Your {service} account was deleted"),
+                DeletedTxt,
+                DeletedHtml { name }
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mail_has_both_parts_naming_the_service_and_escapes_html() {
+        let hostile = "<script>alert(1)</script>";
+        let messages = [
+            Message::VerifyEmail {
+                name: hostile.into(),
+                link: "https://id.example.com/verify-email?token=abc".into(),
+                valid_for: "24 hours".into(),
+            },
+            Message::ResetPassword {
+                name: hostile.into(),
+                link: "https://id.example.com/reset-password?token=abc".into(),
+                valid_for: "30 minutes".into(),
+            },
+            Message::PasswordChanged {
+                name: hostile.into(),
+            },
+            Message::EmailChangeRequested {
+                name: hostile.into(),
+                new_email: "new@example.com".into(),
+            },
+            Message::RegistrationAttempt {
+                name: hostile.into(),
+                reset_link: "https://id.example.com/reset-password".into(),
+            },
+            Message::AccountDeleted {
+                name: hostile.into(),
+            },
+        ];
+        for m in messages {
+            let r = m.render("id.example.com").expect("renders");
+            assert!(r.subject.contains("id.example.com"), "{}", r.subject);
+            assert!(r.text.contains("id.example.com"), "{}", r.text);
+            assert!(r.html.contains("id.example.com"), "{}", r.html);
+            assert!(!r.html.contains("<script>"), "{}", r.html);
+            assert!(r.text.contains("Why you got this"), "says why: {}", r.text);
+        }
+    }
+
+    #[test]
+    fn a_link_appears_once_in_each_part() {
+        let link = "https://id.example.com/verify-email?token=abc";
+        let r = Message::VerifyEmail {
+            name: "Ada".into(),
+            link: link.into(),
+            valid_for: "24 hours".into(),
+        }
+        .render("id.example.com")
+        .expect("renders");
+        assert_eq!(r.text.matches(link).count(), 1);
+        assert!(
+            r.html
+                .contains("href=\"https://id.example.com/verify-email?token=abc\"")
+        );
+    }
+}
