@@ -140,6 +140,7 @@ impl AppState {
     pub fn spawn_purger(&self) {
         let store = self.store.clone();
         let clock = self.clock.clone();
+        let retention = crate::storage::secs(self.config.audit.retention);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
@@ -148,6 +149,11 @@ impl AppState {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
                     Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+                }
+                match store.purge_audit_before(clock.now() - retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged audit events past retention"),
+                    Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
                 }
             }
         });

@@ -20,7 +20,7 @@ pub use login::{AuthenticatedUser, LoginError, login};
 pub use new_account::{AccountError, NewAccount, create_account};
 
 use crate::{
-    audit::Audit,
+    audit::{Actor, Audit, Event, EventKind, Origin},
     clock::Clock,
     config::Config,
     crypto::{PasswordHasher, Secret},
@@ -119,13 +119,59 @@ impl Accounts {
         Ok(())
     }
 
-    /// Checks a username-or-email and password; see `login::login`.
+    /// Checks a username-or-email and password (see `login::login`) and records the
+    /// outcome as an audit event: who (when known), from where, for which app, why not.
     pub async fn login(
         &self,
         name: &str,
         password: Secret,
+        origin: &Origin,
+        client_id: Option<&str>,
     ) -> Result<AuthenticatedUser, LoginError> {
-        login(&self.users, &self.hasher, name, password, self.clock.now()).await
+        let now = self.clock.now();
+        let outcome = login(
+            &self.users,
+            &self.hasher,
+            name,
+            password,
+            self.config.accounts.require_verified_email,
+            now,
+        )
+        .await;
+        let event = match &outcome {
+            Ok(who) => {
+                Some(Event::by_user(EventKind::SignIn, who.user_id).with("amr", who.amr.clone()))
+            }
+            // Overload is not an attempt on the account; storage failures are logged.
+            Err(LoginError::Password(_) | LoginError::Storage(_)) => None,
+            Err(e) => {
+                let mut event = Event::new(EventKind::SignIn, Actor::Anonymous)
+                    .failed()
+                    .with("reason", e.reason());
+                // The account the attempt was on, when there is one; never what was
+                // typed, which may be a password in the wrong field.
+                let target = match e {
+                    LoginError::EmailNotVerified(u) => Some(u.id),
+                    _ => identity::find_by_login(&self.users, name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|u| u.id),
+                };
+                if let Some(id) = target {
+                    event = event.about(id);
+                }
+                Some(event)
+            }
+        };
+        if let Some(mut event) = event {
+            event = event.from(origin);
+            if let Some(client_id) = client_id {
+                event = event.client(client_id);
+            }
+            self.audit.record(event, now).await;
+        }
+        outcome
     }
 
     /// The person whose username or email address is `login`, compared by their keys.
@@ -156,20 +202,39 @@ impl Accounts {
             .map(|s| Scopes::from_stored(&s)))
     }
 
-    /// Adds `scopes` to what this person has granted this client.
+    /// Adds `scopes` to what this person has granted this client, with its audit
+    /// event.
     pub async fn record_consent(
         &self,
         user: Uuid,
         client_id: &str,
         scopes: &Scopes,
+        origin: &Origin,
     ) -> Result<(), StorageError> {
+        let now = self.clock.now();
         let granted = self
             .consented(user, client_id)
             .await?
             .unwrap_or_default()
             .union(scopes);
+        let mut tx = self.store.db.begin_write().await?;
         self.consents
-            .save(user, client_id, &granted.to_string(), self.clock.now())
-            .await
+            .save_in(&mut tx, user, client_id, &granted.to_string(), now)
+            .await?;
+        let event = Event::by_user(EventKind::ConsentGiven, user)
+            .client(client_id)
+            .from(origin)
+            .with("scope", scopes.to_string());
+        self.audit.record_in(&mut tx, event, now).await?;
+        tx.commit().await
+    }
+
+    /// Records that the person signed out of this browser.
+    pub async fn record_sign_out(&self, user: Uuid, origin: &Origin, client_id: Option<&str>) {
+        let mut event = Event::by_user(EventKind::SignOut, user).from(origin);
+        if let Some(client_id) = client_id {
+            event = event.client(client_id);
+        }
+        self.audit.record(event, self.clock.now()).await;
     }
 }

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Db, Result, on_db, on_write};
+use super::{Db, Result, WriteTx, on_db, on_tx};
 
 #[derive(Clone, Debug)]
 pub struct ConsentStore {
@@ -29,8 +29,15 @@ impl ConsentStore {
     }
 
     /// Remembers that `user_id` granted `client_id` these scopes (replacing the set).
-    pub async fn save(&self, user_id: Uuid, client_id: &str, scope: &str, now: i64) -> Result<()> {
-        on_write!(&self.db, |pool| {
+    pub async fn save_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()> {
+        on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO consents (user_id, client_id, scope, updated_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) \
@@ -40,7 +47,7 @@ impl ConsentStore {
             .bind(client_id)
             .bind(scope)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map(|_| ())
         })?;

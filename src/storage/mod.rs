@@ -286,4 +286,12 @@ impl Store {
         tx.commit().await?;
         Ok(n)
     }
+
+    /// Deletes audit events older than `before` (the retention setting's cut-off).
+    pub async fn purge_audit_before(&self, before: i64) -> Result<u64> {
+        let mut tx = self.db.begin_write().await?;
+        let n = self.audit.purge_before_in(&mut tx, before).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
 }

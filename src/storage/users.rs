@@ -100,6 +100,43 @@ const INSERT_COLUMNS: &str = "id, username, email, email_verified, password_hash
                               roles, disabled, created_at, updated_at, username_key, email_key, \
                               self_registered";
 
+fn insert_sql() -> String {
+    format!(
+        "INSERT INTO users ({INSERT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING {COLUMNS}"
+    )
+}
+
+/// Binds a new user to `insert_sql`'s placeholders, under a fresh id.
+macro_rules! bind_new_user {
+    ($q:expr, $new:expr, $now:expr) => {
+        $q.bind(Uuid::new_v4())
+            .bind(&$new.username)
+            .bind(&$new.email)
+            .bind($new.email_verified)
+            .bind($new.password_hash.expose())
+            .bind(&$new.display_name)
+            .bind(Json(&$new.roles))
+            .bind(false)
+            .bind($now)
+            .bind(&$new.username_key)
+            .bind(&$new.email_key)
+            .bind($new.self_registered)
+    };
+}
+
+/// A unique index hit says which key is taken.
+fn insert_outcome(row: std::result::Result<UserRow, sqlx::Error>) -> Result<StoredUser> {
+    match row {
+        Ok(row) => Ok(row.into()),
+        Err(e) => match unique_violation(&e) {
+            Some(what) if what.contains("email") => Err(StorageError::Conflict("email")),
+            Some(_) => Err(StorageError::Conflict("username")),
+            None => Err(e.into()),
+        },
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct UserStore {
     db: Db,
@@ -112,36 +149,24 @@ impl UserStore {
 
     /// Adds a user; a taken username or email (compared by their keys) is `Conflict`.
     pub async fn insert(&self, new: NewUser, now: i64) -> Result<StoredUser> {
-        let id = Uuid::new_v4();
-        let sql = format!(
-            "INSERT INTO users ({INSERT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING {COLUMNS}"
-        );
+        let sql = insert_sql();
         let row = on_write!(&self.db, |pool| {
-            sqlx::query_as::<_, UserRow>(&sql)
-                .bind(id)
-                .bind(&new.username)
-                .bind(&new.email)
-                .bind(new.email_verified)
-                .bind(new.password_hash.expose())
-                .bind(&new.display_name)
-                .bind(Json(&new.roles))
-                .bind(false)
-                .bind(now)
-                .bind(&new.username_key)
-                .bind(&new.email_key)
-                .bind(new.self_registered)
+            bind_new_user!(sqlx::query_as::<_, UserRow>(&sql), new, now)
                 .fetch_one(pool)
                 .await
         });
-        match row {
-            Ok(row) => Ok(row.into()),
-            Err(e) => match unique_violation(&e) {
-                Some(what) if what.contains("email") => Err(StorageError::Conflict("email")),
-                Some(_) => Err(StorageError::Conflict("username")),
-                None => Err(e.into()),
-            },
-        }
+        insert_outcome(row)
+    }
+
+    /// As `insert`, inside `tx`.
+    pub async fn insert_in(&self, tx: &mut WriteTx, new: NewUser, now: i64) -> Result<StoredUser> {
+        let sql = insert_sql();
+        let row = on_tx!(tx, |conn| {
+            bind_new_user!(sqlx::query_as::<_, UserRow>(&sql), new, now)
+                .fetch_one(&mut *conn)
+                .await
+        });
+        insert_outcome(row)
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<StoredUser>> {

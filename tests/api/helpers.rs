@@ -139,6 +139,7 @@ impl TestApp {
         });
         let http = reqwest::Client::builder()
             .cookie_store(true)
+            .user_agent("portcullis-tests/1 (like a browser)")
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()

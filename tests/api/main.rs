@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod browser;
 mod cli;
 mod connections;
@@ -13,6 +14,7 @@ mod health;
 mod keys;
 mod limits;
 mod mailbox;
+mod register;
 mod review_endpoints;
 mod review_flow;
 mod review_input;

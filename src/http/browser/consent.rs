@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
-    http::extract::PageForm,
+    http::extract::{PageForm, RequestOrigin},
     http::{
         page::{PageError, render},
         paths,
@@ -90,6 +90,7 @@ pub(super) async fn consent_page(
 pub(super) async fn consent_submit(
     State(state): State<AppState>,
     session: Session,
+    RequestOrigin(origin): RequestOrigin,
     form: Result<PageForm<ConsentForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
@@ -102,7 +103,12 @@ pub(super) async fn consent_submit(
         "allow" => {
             state
                 .accounts
-                .record_consent(who.user_id, p.request.client_id.as_str(), &p.request.scopes)
+                .record_consent(
+                    who.user_id,
+                    p.request.client_id.as_str(),
+                    &p.request.scopes,
+                    &origin,
+                )
                 .await?;
             flow::update(&session, &form.request, |p| p.consented = true).await?;
             flow::proceed(&state, &session, &form.request).await

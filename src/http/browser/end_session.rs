@@ -11,8 +11,9 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
+    audit::Origin,
     http::{
-        extract::{control_characters, parse_form, query_params},
+        extract::{RequestOrigin, control_characters, parse_form, query_params},
         page::{MessagePage, PageError, render},
     },
     oidc::{
@@ -35,13 +36,14 @@ pub(super) struct LogoutPage {
 pub(super) async fn end_session_get(
     State(state): State<AppState>,
     session: Session,
+    RequestOrigin(origin): RequestOrigin,
     uri: axum::http::Uri,
 ) -> Response {
     let params = match query_params(uri.query()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    end_session(&state, &session, params, false)
+    end_session(&state, &session, &origin, params, false)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -50,6 +52,7 @@ pub(super) async fn end_session_get(
 pub(super) async fn end_session_post(
     State(state): State<AppState>,
     session: Session,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -62,7 +65,7 @@ pub(super) async fn end_session_post(
         Ok(p) => p,
         Err(_) => return control_characters().into_response(),
     };
-    end_session(&state, &session, params, true)
+    end_session(&state, &session, &origin, params, true)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -77,6 +80,7 @@ fn invalid(message: &'static str) -> PageError {
 async fn end_session(
     state: &AppState,
     session: &Session,
+    origin: &Origin,
     params: RawParams,
     posted: bool,
 ) -> Result<Response, PageError> {
@@ -152,6 +156,16 @@ async fn end_session(
     }
 
     flow::sign_out(session).await?;
+    if let Some(w) = &who {
+        state
+            .accounts
+            .record_sign_out(
+                w.user_id,
+                origin,
+                client.as_ref().map(|c| c.client_id.as_str()),
+            )
+            .await;
+    }
     if let Some(uri) = redirect {
         let params: Vec<(&str, &str)> = logout_state
             .as_deref()

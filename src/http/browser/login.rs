@@ -112,7 +112,12 @@ pub(super) async fn login_submit(
     }
     let outcome = state
         .accounts
-        .login(&form.login, Secret::new(form.password.clone()))
+        .login(
+            &form.login,
+            Secret::new(form.password.clone()),
+            &origin,
+            pending.as_ref().map(|r| r.client_id.as_str()),
+        )
         .await;
     let who = match outcome {
         Ok(who) => who,
@@ -129,6 +134,19 @@ pub(super) async fn login_submit(
                 "This account is disabled. Contact your administrator.",
                 csrf::token(&session).await?,
             ));
+        }
+        Err(LoginError::EmailNotVerified(user)) => {
+            // The password was right: this browser may ask for a new link for this
+            // account (and only this one), without typing anything again.
+            super::verify::remember_unverified(&session, user.id).await?;
+            let page = super::verify::UnverifiedPage {
+                csrf: csrf::token(&session).await?,
+                email: super::verify::mask_email(&user.email),
+                request: form.request.clone(),
+                notice: None,
+                error: None,
+            };
+            return Ok(render(StatusCode::FORBIDDEN, &page));
         }
         Err(LoginError::Password(PasswordError::Busy)) => {
             return Ok(retry(
@@ -152,6 +170,7 @@ pub(super) async fn login_submit(
         ));
     }
     flow::sign_in(&session, &who, &origin).await?;
+    super::verify::forget_unverified(&session).await?;
     match form.request {
         Some(id) => {
             flow::update(&session, &id, |p| p.signed_in = true).await?;

@@ -2,6 +2,7 @@
 
 use super::{Grants, TokenResponse};
 use crate::{
+    audit::{Actor, Event, EventKind},
     crypto::{random, sha256_b64url},
     oidc::{
         clients::allows_grant,
@@ -49,6 +50,11 @@ impl Grants {
                 // stolen or leaked; revoke what its first use issued.
                 self.revoke_grant_of_code(&c, now).await?;
                 tracing::warn!(client_id = %c.client_id, "authorization code reused; its grant is revoked");
+                let event = Event::new(EventKind::CodeReplay, Actor::System)
+                    .failed()
+                    .about(c.user_id)
+                    .client(c.client_id.clone());
+                self.audit().record(event, now).await;
                 return Err(OAuthError::invalid_grant(SPENT).into());
             }
             CodeUse::Unknown => return Err(OAuthError::invalid_grant(SPENT).into()),

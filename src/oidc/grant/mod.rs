@@ -60,6 +60,11 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// Where replays detected at the token endpoint are recorded.
+    fn audit(&self) -> crate::audit::Audit {
+        crate::audit::Audit::new(self.store.audit.clone())
+    }
+
     pub fn new(
         store: Store,
         keys: Arc<KeyRing>,

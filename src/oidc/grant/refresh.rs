@@ -3,6 +3,7 @@
 
 use super::{Grants, TokenResponse};
 use crate::{
+    audit::{Actor, Event, EventKind},
     oidc::{
         clients::allows_grant,
         error::{OAuthError, Result},
@@ -73,6 +74,11 @@ impl Grants {
             RefreshUse::First(g) => g,
             RefreshUse::Replayed => {
                 tracing::warn!(client_id = %client.client_id, "refresh token reused; its grant is revoked");
+                let event = Event::new(EventKind::RefreshTokenReuse, Actor::System)
+                    .failed()
+                    .about(user.id)
+                    .client(client.client_id.clone());
+                self.audit().record(event, now).await;
                 return Err(invalid().into());
             }
             RefreshUse::Invalid => return Err(invalid().into()),
