@@ -3,10 +3,7 @@
 //! one is the same "check your mail" (the owner of the registered one is told by mail),
 //! and both do the same work, so neither the page nor its timing says which it was.
 
-use super::{
-    Accounts, identity,
-    policy::{PasswordRefusal, Personal},
-};
+use super::{Accounts, identity, policy::Personal};
 use crate::{
     audit::{Actor, Event, EventKind, Origin},
     config::Registration,
@@ -38,8 +35,10 @@ pub enum SignUpError {
     /// `accounts.registration = "closed"`.
     #[error("registration is closed")]
     Closed,
-    #[error("{message}")]
-    Invalid { field: Field, message: String },
+    /// What is wrong, field by field (every field is checked, so the page can say all
+    /// of it at once).
+    #[error("the sign-up form has mistakes")]
+    Invalid(Vec<(Field, String)>),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -64,10 +63,7 @@ impl From<MailError> for SignUpError {
 }
 
 fn invalid(field: Field, message: impl Into<String>) -> SignUpError {
-    SignUpError::Invalid {
-        field,
-        message: message.into(),
-    }
+    SignUpError::Invalid(vec![(field, message.into())])
 }
 
 /// What signing up did; the page is the same for both.
@@ -95,33 +91,48 @@ impl Accounts {
         if !self.registration_open() {
             return Err(SignUpError::Closed);
         }
-        let username =
-            identity::check_username(form.username).map_err(|m| invalid(Field::Username, m))?;
-        let (email, domain) =
-            identity::check_email(form.email).map_err(|m| invalid(Field::Email, m))?;
-        if !self.config.accounts.allows_domain(&domain) {
-            let allowed: Vec<String> = self
-                .config
-                .accounts
-                .allowed_email_domains
-                .iter()
-                .map(|d| idna::domain_to_unicode(d).0)
-                .collect();
-            return Err(invalid(
-                Field::Email,
-                format!("Use an address at {}.", allowed.join(" or ")),
-            ));
-        }
-        let display_name =
-            identity::check_name(form.display_name).map_err(|m| invalid(Field::DisplayName, m))?;
+        let mut wrong = Vec::new();
+        let username = identity::check_username(form.username)
+            .map_err(|m| wrong.push((Field::Username, m.to_owned())))
+            .ok();
+        let email = match identity::check_email(form.email) {
+            Ok((email, domain)) if self.config.accounts.allows_domain(&domain) => Some(email),
+            Ok(_) => {
+                let allowed: Vec<String> = self
+                    .config
+                    .accounts
+                    .allowed_email_domains
+                    .iter()
+                    .map(|d| idna::domain_to_unicode(d).0)
+                    .collect();
+                wrong.push((
+                    Field::Email,
+                    format!("Use an address at {}.", allowed.join(" or ")),
+                ));
+                None
+            }
+            Err(m) => {
+                wrong.push((Field::Email, m.to_owned()));
+                None
+            }
+        };
+        let display_name = identity::check_name(form.display_name)
+            .map_err(|m| wrong.push((Field::DisplayName, m.to_owned())))
+            .unwrap_or(None);
         let personal = Personal {
-            username: &username,
-            email: &email,
+            username: username.as_deref().unwrap_or(form.username),
+            email: email.as_deref().unwrap_or(form.email),
             display_name: display_name.as_deref(),
         };
-        self.password_policy()
+        if let Err(refusal) = self
+            .password_policy()
             .check(form.password.expose(), personal)
-            .map_err(|r: PasswordRefusal| invalid(Field::Password, r.to_string()))?;
+        {
+            wrong.push((Field::Password, refusal.to_string()));
+        }
+        let (Some(username), Some(email), true) = (username, email, wrong.is_empty()) else {
+            return Err(SignUpError::Invalid(wrong));
+        };
         let username_key = identity::username_key(&username);
         let email_key = identity::email_key(&email).unwrap_or_default();
         // Hashed whether or not the address is taken, and before the transaction (which

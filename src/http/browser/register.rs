@@ -51,6 +51,21 @@ struct RegisterPage {
 }
 
 impl RegisterPage {
+    /// The first field with something wrong, which gets the focus.
+    fn first_wrong(&self) -> &'static str {
+        if self.username_error.is_some() {
+            "username"
+        } else if self.email_error.is_some() {
+            "email"
+        } else if self.display_name_error.is_some() {
+            "display_name"
+        } else if self.password_error.is_some() {
+            "password"
+        } else {
+            ""
+        }
+    }
+
     /// Whether any field has an error: the summary at the top then says so.
     fn has_field_error(&self) -> bool {
         self.username_error.is_some()
@@ -164,14 +179,16 @@ async fn register_submit(
     };
     let status = match outcome {
         Ok(done) => return signed_up(&state, &session, &origin, &form, done).await,
-        Err(SignUpError::Invalid { field, message }) => {
-            let slot = match field {
-                Field::Username => &mut page.username_error,
-                Field::Email => &mut page.email_error,
-                Field::DisplayName => &mut page.display_name_error,
-                Field::Password => &mut page.password_error,
-            };
-            *slot = Some(message);
+        Err(SignUpError::Invalid(wrong)) => {
+            for (field, message) in wrong {
+                let slot = match field {
+                    Field::Username => &mut page.username_error,
+                    Field::Email => &mut page.email_error,
+                    Field::DisplayName => &mut page.display_name_error,
+                    Field::Password => &mut page.password_error,
+                };
+                *slot = Some(message);
+            }
             StatusCode::BAD_REQUEST
         }
         Err(SignUpError::Password(PasswordError::Busy)) => {
