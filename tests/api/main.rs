@@ -13,6 +13,7 @@ mod health;
 mod keys;
 mod limits;
 mod mailbox;
+mod reset;
 mod review_endpoints;
 mod review_flow;
 mod review_input;
