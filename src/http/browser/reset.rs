@@ -36,6 +36,10 @@ use crate::{
 
 /// The session key of the reset link this browser opened.
 const LINK: &str = "reset_link";
+/// The least time the answer to "send me a link" takes. The work for an account that
+/// exists and for one that does not differs by a few database statements; waiting
+/// out this floor hides that difference behind the same answer time.
+const ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -242,11 +246,13 @@ pub(super) async fn reset_request(
             csrf::token(&session).await?,
         ));
     }
+    let started = tokio::time::Instant::now();
     state
         .accounts
         .request_reset(&login, &origin)
         .await
         .map_err(mail_failed)?;
+    tokio::time::sleep_until(started + ANSWER_FLOOR).await;
     let page = ResetSentPage {
         login,
         valid_for: valid_for(&state),

@@ -8,6 +8,7 @@
 
 mod logout;
 mod refusals;
+mod reset;
 mod screenshots;
 mod sign_in;
 mod tokens;
