@@ -19,4 +19,6 @@ pub(super) const REGISTER: &str = "/register";
 pub(super) const VERIFY_EMAIL: &str = "/verify-email";
 pub(super) const RESEND_VERIFICATION: &str = "/verify-email/resend";
 pub(super) const RESET_PASSWORD: &str = "/reset-password";
+/// Where an opened reset link leads: the new-password form.
+pub(super) const RESET_PASSWORD_NEW: &str = "/reset-password/new";
 pub(super) const ACCOUNT: &str = "/account";

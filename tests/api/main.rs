@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod mailbox;
 mod register;
+mod reset;
 mod review_endpoints;
 mod review_flow;
 mod review_input;

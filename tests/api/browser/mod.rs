@@ -9,6 +9,7 @@
 mod logout;
 mod refusals;
 mod register;
+mod reset;
 mod screenshots;
 mod sign_in;
 mod tokens;
