@@ -140,6 +140,16 @@ impl SmtpUrl {
         })
     }
 
+    /// Checks a URL when the settings are read, so a bad one stops the start with one
+    /// line naming `smtp_url` (exit code 2). The reason never repeats the URL, which may
+    /// hold a password.
+    pub fn check(raw: &str) -> Result<(), String> {
+        Self::parse(raw).map(|_| ()).map_err(|e| match e {
+            TransportError::Url(reason) => reason,
+            other => other.to_string(),
+        })
+    }
+
     /// For the start-up log: where, how protected, whether we sign in; never who or
     /// with what password.
     pub fn describe(&self) -> String {

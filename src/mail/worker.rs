@@ -129,6 +129,9 @@ impl Worker {
     /// One round: claims what is due and tries each. Returns how many were claimed.
     pub async fn round(&self) -> Result<usize, StorageError> {
         let now = self.clock.now();
+        if !self.outbox.any_due(now).await? {
+            return Ok(0);
+        }
         let lease = now + LEASE;
         let batch = self.outbox.claim_due(now, lease, BATCH).await?;
         let claimed = batch.len();

@@ -182,6 +182,19 @@ impl OutboxStore {
         Ok(())
     }
 
+    /// Whether anything is due at `now`: a read, so an idle worker's poll costs no
+    /// write (on SQLite, no turn at the one writer connection).
+    pub async fn any_due(&self, now: i64) -> Result<bool> {
+        let sql = format!("SELECT id FROM mail_outbox WHERE {CLAIMABLE} LIMIT 1");
+        let found = on_db!(&self.db, |pool| {
+            sqlx::query_scalar::<_, String>(&sql)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(found.is_some())
+    }
+
     /// Claims up to `limit` due messages until `lease_until` (which must be later than
     /// `now`): no other worker, on any instance, gets them before then. Each claim
     /// counts as an attempt. `lease_until` is the claim's receipt for `failed` and

@@ -667,3 +667,31 @@ async fn serve_says_where_mail_goes_when_no_smtp_is_configured() {
     assert!(line.contains("PORTCULLIS_SMTP_URL"), "{line}");
     assert!(line.contains(".eml"), "{line}");
 }
+
+/// A mistyped SMTP URL is found when the settings are read, not at the first mail.
+#[tokio::test]
+async fn a_bad_smtp_url_stops_the_start_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    for url in [
+        "smtp://no-reply:hunter2@mail.example.com?tls=bogus",
+        "smtp://no-reply:hunter2@mail.example.com?tsl=none",
+        "smtps://no-reply:hunter2@mail.example.com?tls=none",
+        "smtp://no-reply@mail.example.com",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("migrate")
+            .env(
+                "PORTCULLIS_DATABASE_URL",
+                format!("sqlite://{}/p.db", dir.path().display()),
+            )
+            .env("PORTCULLIS_SMTP_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run portcullis");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
+        assert!(err.contains("`smtp_url`"), "{url}: {err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
+}
