@@ -345,7 +345,7 @@ async fn a_stalled_mail_server_blocks_neither_queueing_nor_pages(backend: Backen
     let page = app.get("/login").await;
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "queueing and a page took {:?} while the mail server hangs",
         started.elapsed()
     );
