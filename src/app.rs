@@ -130,10 +130,10 @@ impl AppState {
         crate::mail::worker::spawn(
             self.store.outbox.clone(),
             transport,
-            self.config.mail.from.clone(),
+            &self.config.mail.from,
             self.clock.clone(),
             self.mailer.wakeup(),
-        );
+        )?;
         Ok(())
     }
 

@@ -144,6 +144,7 @@ pub(super) fn smtp_url(raw: String) -> Result<Secret, String> {
     if url.scheme() != "smtp" && url.scheme() != "smtps" {
         return Err("must be an smtp:// or smtps:// URL".into());
     }
+    crate::mail::SmtpUrl::check(&raw)?;
     Ok(Secret::new(raw))
 }
 
@@ -300,6 +301,8 @@ mod tests {
         let e = smtp_url("https://mail.example.com".into());
         assert_eq!(e, Err("must be an smtp:// or smtps:// URL".into()));
         assert!(smtp_url("mail.example.com".into()).is_err());
+        let e = smtp_url("smtp://u:hunter2@mail.example.com?tls=bogus".into()).unwrap_err();
+        assert!(e.contains("tls=bogus") && !e.contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -167,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn a_link_appears_once_in_each_part() {
+    fn the_link_is_the_only_link_and_the_html_part_also_shows_it_to_copy() {
         let link = "https://id.example.com/verify-email?token=abc";
         let r = Message::VerifyEmail {
             name: "Ada".into(),
@@ -180,6 +180,13 @@ mod tests {
         assert!(
             r.html
                 .contains("href=\"https://id.example.com/verify-email?token=abc\"")
+        );
+        assert_eq!(r.html.matches("href=").count(), 1, "{}", r.html);
+        assert_eq!(
+            r.html.matches(link).count(),
+            2,
+            "the button and the copy: {}",
+            r.html
         );
     }
 }

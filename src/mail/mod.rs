@@ -3,11 +3,13 @@
 //! them over SMTP, or writes them to the outbox folder when no SMTP is configured.
 
 pub mod message;
+mod transport;
 pub mod worker;
 
 use uuid::Uuid;
 
 pub use message::{Message, Rendered};
+pub use transport::{SmtpUrl, TlsMode, Transport, TransportError};
 
 use crate::storage::{OutboxStore, QueuedMail, StorageError, WriteTx};
 

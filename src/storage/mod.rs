@@ -39,7 +39,7 @@ pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
 pub use consents::ConsentStore;
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
-pub use outbox::{OutboxStore, QueuedMail};
+pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use sessions::{SessionInfo, SessionMeta, SessionStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 

@@ -34,11 +34,11 @@ impl Mail {
                     continue;
                 }
                 on = false;
-                if let Some((k, v)) = line.split_once(':') {
-                    if k.eq_ignore_ascii_case(name) {
-                        out = v.trim().to_owned();
-                        on = true;
-                    }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case(name)
+                {
+                    out = v.trim().to_owned();
+                    on = true;
                 }
             }
             decode_words(&out)
@@ -116,7 +116,12 @@ fn part(raw: &str, kind: &str) -> String {
     };
     let rest = &raw[start..];
     let (head, body) = rest.split_once("\n\n").unwrap_or((rest, ""));
-    let body = body.split("\n--").next().unwrap_or("");
+    // The part ends at the next boundary line, not at any line that starts with "--"
+    // (the text part's signature does).
+    let body = match boundary(raw) {
+        Some(b) => body.split(&format!("\n--{b}")).next().unwrap_or(""),
+        None => body,
+    };
     let head = head.to_ascii_lowercase();
     if head.contains("content-transfer-encoding: quoted-printable") {
         quoted_printable(body)
@@ -133,18 +138,27 @@ fn part(raw: &str, kind: &str) -> String {
     }
 }
 
+/// The multipart boundary named in the message's Content-Type.
+fn boundary(raw: &str) -> Option<String> {
+    let at = raw.find("boundary=")? + "boundary=".len();
+    let rest = raw[at..].trim_start_matches('"');
+    let end = rest.find(['"', ';', '\n']).unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
 fn quoted_printable(body: &str) -> String {
     let joined = body.replace("=\n", "");
     let bytes = joined.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
