@@ -24,7 +24,10 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "sid",
     "at_hash",
     "name",
+    "given_name",
+    "family_name",
     "preferred_username",
+    "updated_at",
     "email",
     "email_verified",
 ];
@@ -41,7 +44,10 @@ pub fn describe(scope: &str) -> (String, String) {
             "Know who you are".into(),
             "Your account identifier at this site.".into(),
         ),
-        "profile" => ("See your profile".into(), "Your name and username.".into()),
+        "profile" => (
+            "See your profile".into(),
+            "Your name and username.".into(),
+        ),
         "email" => (
             "See your email address".into(),
             "Your email address and whether it is verified.".into(),

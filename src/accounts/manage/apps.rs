@@ -37,19 +37,23 @@ impl Accounts {
     }
 
     /// Takes back what the person allowed `client_id`: the consent, and every access
-    /// and refresh token the app holds for them. False when they had not allowed it
-    /// (someone else's app, or already removed): nothing happens then.
+    /// and refresh token the app holds for them. Returns the app's name, or `None` when
+    /// they had not allowed it (someone else's app, or already removed): nothing
+    /// happens then.
     pub async fn remove_app(
         &self,
         user_id: Uuid,
         client_id: &str,
         origin: &Origin,
-    ) -> Result<bool, ManageError> {
+    ) -> Result<Option<String>, ManageError> {
         let user = self.active_user(user_id).await?;
         let now = self.clock.now();
+        let Some(client) = self.store.clients.find_by_client_id(client_id).await? else {
+            return Ok(None);
+        };
         let mut tx = self.store.db.begin_write().await?;
         if !self.consents.delete_in(&mut tx, user.id, client_id).await? {
-            return Ok(false);
+            return Ok(None);
         }
         let revoked = self
             .store
@@ -62,6 +66,6 @@ impl Accounts {
             .with("grants_revoked", revoked);
         self.audit.record_in(&mut tx, event, now).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(client.name))
     }
 }
