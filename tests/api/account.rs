@@ -15,7 +15,7 @@ use crate::{
 };
 
 const CALLBACK: &str = "https://app.example.com/cb";
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+pub(crate) const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// One browser: its own cookie jar, no redirects followed.
@@ -35,7 +35,7 @@ impl Person {
     }
 
     /// Another browser, with `user_agent`.
-    fn other(app: &TestApp, user_agent: &str) -> Self {
+    pub(crate) fn other(app: &TestApp, user_agent: &str) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -56,7 +56,7 @@ impl Person {
             .expect("get")
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base))
             .form(form)
@@ -77,7 +77,7 @@ impl Person {
     }
 
     /// Signs in at /login with no app involved; asserts it lands on /account.
-    async fn sign_in(&self, login: &str, password: &str) {
+    pub(crate) async fn sign_in(&self, login: &str, password: &str) {
         let html = self.get("/login").await.text().await.expect("html");
         let csrf = hidden(&html, "csrf").expect("csrf");
         let r = self
@@ -101,7 +101,7 @@ impl Person {
         hidden(&self.page().await, "csrf").expect("csrf on the account page")
     }
 
-    async fn is_signed_in(&self) -> bool {
+    pub(crate) async fn is_signed_in(&self) -> bool {
         match self.get("/account").await.status() {
             StatusCode::OK => true,
             StatusCode::SEE_OTHER => false,
@@ -151,14 +151,14 @@ fn count(events: &[(String, String)], event: &str, outcome: &str) -> usize {
 
 /// A registered app with refresh tokens, and its tokens for `username` signed in
 /// through `app.http`, consenting to `scopes`.
-struct AppTokens {
-    rp: Rp,
-    access: String,
-    refresh: String,
-    id_token: String,
+pub(crate) struct AppTokens {
+    pub rp: Rp,
+    pub access: String,
+    pub refresh: String,
+    pub id_token: String,
 }
 
-async fn app_tokens(app: &TestApp, name: &str, scopes: &[&str], username: &str) -> AppTokens {
+pub(crate) async fn app_tokens(app: &TestApp, name: &str, scopes: &[&str], username: &str) -> AppTokens {
     let mut registration = web_app(CALLBACK);
     registration.name = name.into();
     let (client, secret) = app.add_client(registration).await;
@@ -214,7 +214,7 @@ impl AppTokens {
 
     /// Asserts every token of the app is dead: refresh refused, access inactive and
     /// refused by userinfo.
-    async fn assert_dead(&self, app: &TestApp, why: &str) {
+    pub(crate) async fn assert_dead(&self, app: &TestApp, why: &str) {
         assert_eq!(
             self.refresh(app).await,
             Err("invalid_grant".into()),
@@ -228,7 +228,7 @@ impl AppTokens {
         );
     }
 
-    async fn assert_alive(&self, app: &TestApp, why: &str) {
+    pub(crate) async fn assert_alive(&self, app: &TestApp, why: &str) {
         assert!(self.access_active(app).await, "{why}: the access token works");
         assert_eq!(app.userinfo(&self.access).await.0, StatusCode::OK, "{why}");
     }
