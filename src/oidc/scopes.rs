@@ -44,10 +44,7 @@ pub fn describe(scope: &str) -> (String, String) {
             "Know who you are".into(),
             "Your account identifier at this site.".into(),
         ),
-        "profile" => (
-            "See your profile".into(),
-            "Your name and username.".into(),
-        ),
+        "profile" => ("See your profile".into(), "Your name and username.".into()),
         "email" => (
             "See your email address".into(),
             "Your email address and whether it is verified.".into(),

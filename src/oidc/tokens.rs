@@ -263,7 +263,10 @@ mod tests {
         let claims = user_claims(&ada(), &Scopes::from_stored("openid profile"));
         assert_eq!(claims["name"], "Ada Lovelace");
         assert_eq!(claims["given_name"], "Ada");
-        assert!(!claims.contains_key("family_name"), "unset claims are left out");
+        assert!(
+            !claims.contains_key("family_name"),
+            "unset claims are left out"
+        );
         assert_eq!(claims["updated_at"], 1_700_000_000);
         assert_eq!(claims["preferred_username"], "ada");
     }
@@ -271,7 +274,13 @@ mod tests {
     #[test]
     fn without_the_profile_scope_no_name_is_released() {
         let claims = user_claims(&ada(), &Scopes::from_stored("openid email"));
-        for claim in ["name", "given_name", "family_name", "updated_at", "preferred_username"] {
+        for claim in [
+            "name",
+            "given_name",
+            "family_name",
+            "updated_at",
+            "preferred_username",
+        ] {
             assert!(!claims.contains_key(claim), "{claim}");
         }
         assert_eq!(claims["email"], "ada@example.com");

@@ -82,7 +82,12 @@ impl ConsentStore {
 
     /// Forgets what `user_id` granted `client_id`, inside `tx`; false when there was
     /// nothing to forget.
-    pub async fn delete_in(&self, tx: &mut WriteTx, user_id: Uuid, client_id: &str) -> Result<bool> {
+    pub async fn delete_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        client_id: &str,
+    ) -> Result<bool> {
         let n = on_tx!(tx, |conn| {
             sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)

@@ -15,7 +15,8 @@ use crate::{
 };
 
 const CALLBACK: &str = "https://app.example.com/cb";
-pub(crate) const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+pub(crate) const FIREFOX: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// One browser: its own cookie jar, no redirects followed.
@@ -158,7 +159,12 @@ pub(crate) struct AppTokens {
     pub id_token: String,
 }
 
-pub(crate) async fn app_tokens(app: &TestApp, name: &str, scopes: &[&str], username: &str) -> AppTokens {
+pub(crate) async fn app_tokens(
+    app: &TestApp,
+    name: &str,
+    scopes: &[&str],
+    username: &str,
+) -> AppTokens {
     let mut registration = web_app(CALLBACK);
     registration.name = name.into();
     let (client, secret) = app.add_client(registration).await;
@@ -220,7 +226,10 @@ impl AppTokens {
             Err("invalid_grant".into()),
             "{why}: the refresh token is refused"
         );
-        assert!(!self.access_active(app).await, "{why}: the access token is inactive");
+        assert!(
+            !self.access_active(app).await,
+            "{why}: the access token is inactive"
+        );
         assert_eq!(
             app.userinfo(&self.access).await.0,
             StatusCode::UNAUTHORIZED,
@@ -229,7 +238,10 @@ impl AppTokens {
     }
 
     pub(crate) async fn assert_alive(&self, app: &TestApp, why: &str) {
-        assert!(self.access_active(app).await, "{why}: the access token works");
+        assert!(
+            self.access_active(app).await,
+            "{why}: the access token works"
+        );
         assert_eq!(app.userinfo(&self.access).await.0, StatusCode::OK, "{why}");
     }
 }
@@ -296,7 +308,13 @@ async fn the_home_page_and_the_account_page_send_strangers_to_sign_in(app: TestA
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(r.headers()["location"], "/login", "{path}");
     }
-    let user = app.state.accounts.user(ada_id(&app).await).await.unwrap().unwrap();
+    let user = app
+        .state
+        .accounts
+        .user(ada_id(&app).await)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.display_name, None, "nothing was written");
 
     ada.sign_in("ada", PASSWORD).await;
@@ -306,7 +324,11 @@ async fn the_home_page_and_the_account_page_send_strangers_to_sign_in(app: TestA
     let html = ada.page().await;
     assert!(html.contains("Your account"));
     assert!(html.contains("ada@example.com"));
-    assert!(html.contains("<strong>Unknown browser</strong> <span class=\"badge ok\">This browser</span>"));
+    assert!(
+        html.contains(
+            "<strong>Unknown browser</strong> <span class=\"badge ok\">This browser</span>"
+        )
+    );
 }
 
 async fn ada_id(app: &TestApp) -> uuid::Uuid {
@@ -347,7 +369,10 @@ async fn the_profile_is_saved_and_released_to_apps_by_scope(app: TestApp) {
     let stored = app.state.accounts.user(user.id).await.unwrap().unwrap();
     assert_eq!(stored.display_name.as_deref(), Some("Ada Lovelace"));
     assert!(stored.updated_at > user.updated_at);
-    assert_eq!(count(&events(&app, user.id).await, "profile_updated", "success"), 1);
+    assert_eq!(
+        count(&events(&app, user.id).await, "profile_updated", "success"),
+        1
+    );
 
     // Saving the same again writes nothing.
     let r = ada
@@ -362,7 +387,10 @@ async fn the_profile_is_saved_and_released_to_apps_by_scope(app: TestApp) {
         )
         .await;
     assert_back_at(&r, "profile");
-    assert_eq!(count(&events(&app, user.id).await, "profile_updated", "success"), 1);
+    assert_eq!(
+        count(&events(&app, user.id).await, "profile_updated", "success"),
+        1
+    );
 
     let with_profile = app_tokens(&app, "Notes", &["openid", "profile"], "ada").await;
     let (status, _, info) = app.userinfo(&with_profile.access).await;
@@ -380,7 +408,10 @@ async fn the_profile_is_saved_and_released_to_apps_by_scope(app: TestApp) {
     let (_, _, info) = app.userinfo(&without.access).await;
     for claim in ["name", "given_name", "family_name", "updated_at"] {
         assert!(info.get(claim).is_none(), "{claim} needs the profile scope");
-        assert!(jwt_claims(&without.id_token).get(claim).is_none(), "{claim}");
+        assert!(
+            jwt_claims(&without.id_token).get(claim).is_none(),
+            "{claim}"
+        );
     }
 
     // A name taken away is no longer released.
@@ -397,7 +428,10 @@ async fn the_profile_is_saved_and_released_to_apps_by_scope(app: TestApp) {
         .await;
     assert_back_at(&r, "profile");
     let (_, _, info) = app.userinfo(&with_profile.access).await;
-    assert!(info.get("given_name").is_none(), "unset claims are left out: {info}");
+    assert!(
+        info.get("given_name").is_none(),
+        "unset claims are left out: {info}"
+    );
 }
 
 async fn bad_profile_input_is_refused_beside_its_field_and_nothing_is_written(app: TestApp) {
@@ -422,8 +456,18 @@ async fn bad_profile_input_is_refused_beside_its_field_and_nothing_is_written(ap
     let html = r.text().await.unwrap();
     assert!(html.contains("id=\"given_name-error\">Use at most 100 characters."));
     assert!(html.contains("aria-describedby=\"given_name-error\""));
-    assert!(html.contains("value=\"Countess\""), "what was typed is kept");
-    assert!(html.contains(&long), "even the overlong name, to be shortened");
+    assert!(
+        html.contains("href=\"#given_name\">Given name: Use at most 100 characters.</a>"),
+        "the summary at the top names the field and links to it"
+    );
+    assert!(
+        html.contains("value=\"Countess\""),
+        "what was typed is kept"
+    );
+    assert!(
+        html.contains(&long),
+        "even the overlong name, to be shortened"
+    );
 
     // A C1 control character passes the form's edge check; the profile refuses it.
     let r = ada
@@ -433,17 +477,23 @@ async fn bad_profile_input_is_refused_beside_its_field_and_nothing_is_written(ap
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("id=\"display_name-error\">Remove the invisible control characters"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("id=\"display_name-error\">Remove the invisible control characters")
+    );
 
     // NUL and the other ASCII controls are refused at the edge, with a page saying so.
     let body = format!("csrf={csrf}&display_name=Ada%00Lovelace");
     let r = ada.post_raw("/account/profile", &body).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("characters that are not allowed"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("characters that are not allowed")
+    );
     let body = format!("csrf={csrf}&family_name=Love%0Alace");
     assert_eq!(
         ada.post_raw("/account/profile", &body).await.status(),
@@ -456,7 +506,10 @@ async fn bad_profile_input_is_refused_beside_its_field_and_nothing_is_written(ap
         (None, None, None),
         "nothing was written"
     );
-    assert_eq!(count(&events(&app, user.id).await, "profile_updated", "success"), 0);
+    assert_eq!(
+        count(&events(&app, user.id).await, "profile_updated", "success"),
+        0
+    );
 }
 
 async fn forms_without_the_right_csrf_token_change_nothing(app: TestApp) {
@@ -475,8 +528,14 @@ async fn forms_without_the_right_csrf_token_change_nothing(app: TestApp) {
             form
         };
         let attempts: Vec<(&str, Vec<(&str, String)>)> = vec![
-            ("/account/profile", with(vec![("display_name", "Mallory".into())])),
-            ("/account/email", with(vec![("new_email", "mallory@example.com".into())])),
+            (
+                "/account/profile",
+                with(vec![("display_name", "Mallory".into())]),
+            ),
+            (
+                "/account/email",
+                with(vec![("new_email", "mallory@example.com".into())]),
+            ),
             (
                 "/account/password",
                 with(vec![
@@ -485,12 +544,21 @@ async fn forms_without_the_right_csrf_token_change_nothing(app: TestApp) {
                     ("confirm_password", NEW_PASSWORD.into()),
                 ]),
             ),
-            ("/account/sessions/end", with(vec![("sid", other_sid.clone())])),
+            (
+                "/account/sessions/end",
+                with(vec![("sid", other_sid.clone())]),
+            ),
             ("/account/sessions/end-others", with(vec![])),
-            ("/account/apps/remove", with(vec![("client_id", "x".into())])),
+            (
+                "/account/apps/remove",
+                with(vec![("client_id", "x".into())]),
+            ),
             (
                 "/account/delete",
-                with(vec![("password", PASSWORD.into()), ("confirm", "yes".into())]),
+                with(vec![
+                    ("password", PASSWORD.into()),
+                    ("confirm", "yes".into()),
+                ]),
             ),
         ];
         for (path, form) in attempts {
@@ -498,16 +566,31 @@ async fn forms_without_the_right_csrf_token_change_nothing(app: TestApp) {
             let r = ada.post(path, &form).await;
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} with {csrf:?}");
             let html = r.text().await.unwrap();
-            assert!(html.contains("This form had expired, so nothing was changed."), "{path}");
-            assert!(!html.contains("Mallory") && !html.contains("mallory@"), "{path}: not echoed");
+            assert!(
+                html.contains("This form had expired, so nothing was changed."),
+                "{path}"
+            );
+            assert!(
+                !html.contains("Mallory") && !html.contains("mallory@"),
+                "{path}: not echoed"
+            );
         }
     }
     let stored = app.state.accounts.user(user.id).await.unwrap().unwrap();
     assert_eq!(stored.display_name, None);
     assert_eq!(stored.deleted_at, None);
-    assert!(password_works(&app, "ada", PASSWORD).await, "the password is unchanged");
-    assert!(other.is_signed_in().await, "the other browser is still signed in");
-    assert_eq!(app.state.accounts.pending_email(&stored).await.unwrap(), None);
+    assert!(
+        password_works(&app, "ada", PASSWORD).await,
+        "the password is unchanged"
+    );
+    assert!(
+        other.is_signed_in().await,
+        "the other browser is still signed in"
+    );
+    assert_eq!(
+        app.state.accounts.pending_email(&stored).await.unwrap(),
+        None
+    );
     let recorded = events(&app, user.id).await;
     assert!(
         recorded.iter().all(|(e, _)| e == "sign_in"),
@@ -528,10 +611,16 @@ async fn an_email_change_waits_for_its_link_and_tells_the_old_address(app: TestA
         .await;
     assert_back_at(&r, "email");
     let html = ada.page().await;
-    assert!(html.contains("We sent a link to Ada@New.Example."), "{html}");
+    assert!(
+        html.contains("We sent a link to Ada@New.Example."),
+        "{html}"
+    );
     assert!(html.contains("Waiting for confirmation: <strong>Ada@New.Example</strong>"));
     let stored = app.state.accounts.user(user.id).await.unwrap().unwrap();
-    assert_eq!(stored.email, "ada@example.com", "the old address stays until confirmed");
+    assert_eq!(
+        stored.email, "ada@example.com",
+        "the old address stays until confirmed"
+    );
 
     let told = app.mail_to("ada@example.com").await;
     assert!(told.subject.contains("being changed"), "{}", told.subject);
@@ -546,7 +635,11 @@ async fn an_email_change_waits_for_its_link_and_tells_the_old_address(app: TestA
         .map(|(_, v)| v.into_owned())
         .expect("token");
     assert_eq!(
-        count(&events(&app, user.id).await, "email_change_requested", "success"),
+        count(
+            &events(&app, user.id).await,
+            "email_change_requested",
+            "success"
+        ),
         1
     );
 
@@ -556,7 +649,10 @@ async fn an_email_change_waits_for_its_link_and_tells_the_old_address(app: TestA
         .verify_email(&token, &Origin::default())
         .await
         .unwrap();
-    assert_eq!(verified, portcullis::accounts::verification::Verified::Changed(user.id));
+    assert_eq!(
+        verified,
+        portcullis::accounts::verification::Verified::Changed(user.id)
+    );
     let html = ada.page().await;
     assert!(html.contains("Your address is <strong>Ada@New.Example</strong>"));
     assert!(!html.contains("Waiting for confirmation"));
@@ -587,20 +683,33 @@ async fn bad_and_taken_addresses(app: TestApp) {
             html
         }
     };
-    let html = refused("not an address", "Enter an email address like name@example.com.").await;
-    assert!(html.contains("value=\"not an address\""), "what was typed is kept");
+    let html = refused(
+        "not an address",
+        "Enter an email address like name@example.com.",
+    )
+    .await;
+    assert!(
+        html.contains("value=\"not an address\""),
+        "what was typed is kept"
+    );
     refused("", "Enter your new email address.").await;
     refused("ADA@EXAMPLE.COM", "That is already your address.").await;
     let long: &'static str = Box::leak(format!("{}@example.com", "a".repeat(250)).into_boxed_str());
     refused(long, "An email address is at most 254 characters.").await;
     let r = ada
-        .post_raw("/account/email", &format!("csrf={csrf}&new_email=a%00@b.example"))
+        .post_raw(
+            "/account/email",
+            &format!("csrf={csrf}&new_email=a%00@b.example"),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Bob's address: the page answers as for any other, and no link goes to Bob.
     let r = ada
-        .post("/account/email", &[("csrf", &csrf), ("new_email", "BOB@example.com")])
+        .post(
+            "/account/email",
+            &[("csrf", &csrf), ("new_email", "BOB@example.com")],
+        )
         .await;
     assert_back_at(&r, "email");
     let html = ada.page().await;
@@ -608,12 +717,21 @@ async fn bad_and_taken_addresses(app: TestApp) {
     assert!(html.contains("Waiting for confirmation: <strong>BOB@example.com</strong>"));
     app.mail_to("ada@example.com").await;
     app.mail_settled().await;
-    assert!(app.mails_to("bob@example.com").is_empty(), "Bob is sent nothing");
-    assert!(app.mails_to("BOB@example.com").is_empty(), "Bob is sent nothing");
+    assert!(
+        app.mails_to("bob@example.com").is_empty(),
+        "Bob is sent nothing"
+    );
+    assert!(
+        app.mails_to("BOB@example.com").is_empty(),
+        "Bob is sent nothing"
+    );
 
     // Another change at once is refused: the form sends mail, so it is bounded.
-    refused("ada@other.example", "We just sent you an email. Wait a minute before asking again.")
-        .await;
+    refused(
+        "ada@other.example",
+        "We just sent you an email. Wait a minute before asking again.",
+    )
+    .await;
     let stored = app.state.accounts.user(user.id).await.unwrap().unwrap();
     assert_eq!(stored.email, "ada@example.com");
 }
@@ -638,15 +756,28 @@ async fn a_password_change_needs_the_current_one_and_signs_out_everything_else(a
         .await;
     assert_back_at(&r, "password");
     let html = ada.page().await;
-    assert!(html.contains("Your password is changed."), "this browser stays signed in");
-    assert!(!other.is_signed_in().await, "the other browser is signed out");
+    assert!(
+        html.contains("Your password is changed."),
+        "this browser stays signed in"
+    );
+    assert!(
+        !other.is_signed_in().await,
+        "the other browser is signed out"
+    );
     tokens.assert_dead(&app, "after a password change").await;
     assert!(password_works(&app, "ada", NEW_PASSWORD).await);
     assert!(!password_works(&app, "ada", PASSWORD).await);
     let mail = app.mail_to("ada@example.com").await;
-    assert!(mail.subject.contains("password was changed"), "{}", mail.subject);
+    assert!(
+        mail.subject.contains("password was changed"),
+        "{}",
+        mail.subject
+    );
     assert!(!mail.text.contains(NEW_PASSWORD));
-    assert_eq!(count(&events(&app, user.id).await, "password_changed", "success"), 1);
+    assert_eq!(
+        count(&events(&app, user.id).await, "password_changed", "success"),
+        1
+    );
     assert!(html.contains("Password changed"), "the activity lists it");
 }
 
@@ -660,11 +791,41 @@ async fn password_refusals_say_why_and_change_nothing(app: TestApp) {
     let min = app.config().accounts.password_min_length;
     let short = "s".repeat(min - 1);
     let cases: [(&str, &str, &str, &str, String); 5] = [
-        ("not my password", NEW_PASSWORD, NEW_PASSWORD, "current_password", "That password is not right.".into()),
-        ("", NEW_PASSWORD, NEW_PASSWORD, "current_password", "Enter your current password.".into()),
-        (PASSWORD, short.as_str(), short.as_str(), "new_password", format!("Use at least {min} characters.")),
-        (PASSWORD, NEW_PASSWORD, "a brand new passphrasf", "confirm_password", "The two new passwords are not the same.".into()),
-        (PASSWORD, PASSWORD, PASSWORD, "new_password", "This is your current password.".into()),
+        (
+            "not my password",
+            NEW_PASSWORD,
+            NEW_PASSWORD,
+            "current_password",
+            "That password is not right.".into(),
+        ),
+        (
+            "",
+            NEW_PASSWORD,
+            NEW_PASSWORD,
+            "current_password",
+            "Enter your current password.".into(),
+        ),
+        (
+            PASSWORD,
+            short.as_str(),
+            short.as_str(),
+            "new_password",
+            format!("Use at least {min} characters."),
+        ),
+        (
+            PASSWORD,
+            NEW_PASSWORD,
+            "a brand new passphrasf",
+            "confirm_password",
+            "The two new passwords are not the same.".into(),
+        ),
+        (
+            PASSWORD,
+            PASSWORD,
+            PASSWORD,
+            "new_password",
+            "This is your current password.".into(),
+        ),
     ];
     for (current, new, confirm, field, message) in cases {
         let r = ada
@@ -685,7 +846,10 @@ async fn password_refusals_say_why_and_change_nothing(app: TestApp) {
             "{field}: {message} in {html}"
         );
         for typed in [current, new, confirm].into_iter().filter(|t| t.len() > 3) {
-            assert!(!html.contains(&format!("value=\"{typed}\"")), "a password is never shown again");
+            assert!(
+                !html.contains(&format!("value=\"{typed}\"")),
+                "a password is never shown again"
+            );
         }
     }
     let overlong = "p".repeat(300);
@@ -701,13 +865,25 @@ async fn password_refusals_say_why_and_change_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("Use at most 256 characters."));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Use at most 256 characters.")
+    );
 
-    assert!(password_works(&app, "ada", PASSWORD).await, "nothing changed");
+    assert!(
+        password_works(&app, "ada", PASSWORD).await,
+        "nothing changed"
+    );
     assert!(other.is_signed_in().await);
     let recorded = events(&app, user.id).await;
     assert_eq!(count(&recorded, "password_changed", "success"), 0);
-    assert_eq!(count(&recorded, "password_changed", "failure"), 1, "the wrong password is recorded");
+    assert_eq!(
+        count(&recorded, "password_changed", "failure"),
+        1,
+        "the wrong password is recorded"
+    );
 }
 
 async fn sessions_are_listed_and_ended_one_or_all_but_this(app: TestApp) {
@@ -726,7 +902,10 @@ async fn sessions_are_listed_and_ended_one_or_all_but_this(app: TestApp) {
         let started = rp.start(&["openid"]);
         let callback = sign_in_with(&app, &laptop, &started.url).await;
         let code = crate::rp::callback_params(&callback)["code"].clone();
-        let t = rp.exchange(&code, started.verifier).await.expect("exchange");
+        let t = rp
+            .exchange(&code, started.verifier)
+            .await
+            .expect("exchange");
         AppTokens {
             access: t.access_token().secret().clone(),
             refresh: t.refresh_token().unwrap().secret().clone(),
@@ -734,7 +913,10 @@ async fn sessions_are_listed_and_ended_one_or_all_but_this(app: TestApp) {
             rp,
         }
     };
-    let phone = Person::other(&app, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1");
+    let phone = Person::other(
+        &app,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    );
     phone.sign_in("ada", PASSWORD).await;
     let bob = Person::other(&app, FIREFOX);
     bob.sign_in("bob", PASSWORD).await;
@@ -756,14 +938,27 @@ async fn sessions_are_listed_and_ended_one_or_all_but_this(app: TestApp) {
 
     // Someone else's session: nothing happens to it.
     let r = ada
-        .post("/account/sessions/end", &[("csrf", &csrf), ("sid", &bob_sid)])
+        .post(
+            "/account/sessions/end",
+            &[("csrf", &csrf), ("sid", &bob_sid)],
+        )
         .await;
     assert_back_at(&r, "sessions");
-    assert!(ada.page().await.contains("That browser was already signed out."));
-    assert!(bob.is_signed_in().await, "Bob's session is not Ada's to end");
+    assert!(
+        ada.page()
+            .await
+            .contains("That browser was already signed out.")
+    );
+    assert!(
+        bob.is_signed_in().await,
+        "Bob's session is not Ada's to end"
+    );
 
     let r = ada
-        .post("/account/sessions/end", &[("csrf", &csrf), ("sid", &laptop_sid)])
+        .post(
+            "/account/sessions/end",
+            &[("csrf", &csrf), ("sid", &laptop_sid)],
+        )
         .await;
     assert_back_at(&r, "sessions");
     assert!(ada.page().await.contains("That browser is signed out"));
@@ -785,15 +980,29 @@ async fn sessions_are_listed_and_ended_one_or_all_but_this(app: TestApp) {
 
     // Ending this browser's own session signs it out here.
     let r = ada
-        .post("/account/sessions/end", &[("csrf", &csrf), ("sid", &current)])
+        .post(
+            "/account/sessions/end",
+            &[("csrf", &csrf), ("sid", &current)],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login");
     assert!(!ada.is_signed_in().await);
-    tokens.assert_dead(&app, "this browser's app after signing it out").await;
+    tokens
+        .assert_dead(&app, "this browser's app after signing it out")
+        .await;
     assert!(bob.is_signed_in().await);
-    let user = app.state.accounts.find_by_login("ada").await.unwrap().unwrap();
-    assert_eq!(count(&events(&app, user.id).await, "session_revoked", "success"), 3);
+    let user = app
+        .state
+        .accounts
+        .find_by_login("ada")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        count(&events(&app, user.id).await, "session_revoked", "success"),
+        3
+    );
 }
 
 /// Signs in through an authorization request in `person`'s browser, consenting;
@@ -817,11 +1026,18 @@ async fn sign_in_with(app: &TestApp, person: &Person, start: &str) -> String {
         let html = r.text().await.unwrap();
         let csrf = hidden(&html, "csrf").expect("a form");
         let request = hidden(&html, "request").expect("request");
-        assert!(url.contains("/consent"), "already signed in, so asked to consent: {url}");
+        assert!(
+            url.contains("/consent"),
+            "already signed in, so asked to consent: {url}"
+        );
         let r = person
             .post(
                 "/consent",
-                &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("decision", "allow"),
+                ],
             )
             .await;
         url = r.headers()["location"].to_str().unwrap().to_owned();
@@ -851,21 +1067,34 @@ async fn removing_an_apps_access_kills_its_tokens_and_only_its(app: TestApp) {
     let html = ada.page().await;
     assert!(html.contains("<strong>Acme Notes</strong>"));
     assert!(html.contains("<strong>Acme Mail</strong>"));
-    assert!(html.contains("See your email address"), "scopes in plain words");
+    assert!(
+        html.contains("See your email address"),
+        "scopes in plain words"
+    );
     assert!(html.contains("Allowed "));
     let csrf = hidden(&html, "csrf").unwrap();
     let notes_id = notes.rp.client.client_id().as_str().to_owned();
 
     for stranger in [bobs_app.client_id.as_str(), "no-such-app", &"x".repeat(300)] {
         let r = ada
-            .post("/account/apps/remove", &[("csrf", &csrf), ("client_id", stranger)])
+            .post(
+                "/account/apps/remove",
+                &[("csrf", &csrf), ("client_id", stranger)],
+            )
             .await;
         assert_back_at(&r, "apps");
-        assert!(ada.page().await.contains("That app had no access to remove."));
+        assert!(
+            ada.page()
+                .await
+                .contains("That app had no access to remove.")
+        );
     }
 
     let r = ada
-        .post("/account/apps/remove", &[("csrf", &csrf), ("client_id", &notes_id)])
+        .post(
+            "/account/apps/remove",
+            &[("csrf", &csrf), ("client_id", &notes_id)],
+        )
         .await;
     assert_back_at(&r, "apps");
     let html = ada.page().await;
@@ -873,7 +1102,11 @@ async fn removing_an_apps_access_kills_its_tokens_and_only_its(app: TestApp) {
     assert!(!html.contains("<strong>Acme Notes</strong>"));
     notes.assert_dead(&app, "the removed app").await;
     mail.assert_alive(&app, "the other app").await;
-    assert_eq!(app.userinfo(&bob_notes).await.0, StatusCode::OK, "Bob's access to Notes stays");
+    assert_eq!(
+        app.userinfo(&bob_notes).await.0,
+        StatusCode::OK,
+        "Bob's access to Notes stays"
+    );
     assert!(ada.is_signed_in().await);
 
     // The next sign-in to Notes asks again.
@@ -881,8 +1114,17 @@ async fn removing_an_apps_access_kills_its_tokens_and_only_its(app: TestApp) {
     let r = ada.http.get(&started.url).send().await.unwrap();
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/consent"), "asked again: {location}");
-    let user = app.state.accounts.find_by_login("ada").await.unwrap().unwrap();
-    assert_eq!(count(&events(&app, user.id).await, "consent_removed", "success"), 1);
+    let user = app
+        .state
+        .accounts
+        .find_by_login("ada")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        count(&events(&app, user.id).await, "consent_removed", "success"),
+        1
+    );
 }
 
 async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp) {
@@ -893,7 +1135,10 @@ async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp)
     other.sign_in("ada", PASSWORD).await;
     let csrf = ada.csrf().await;
     let r = ada
-        .post("/account/profile", &[("csrf", &csrf), ("display_name", "Ada")])
+        .post(
+            "/account/profile",
+            &[("csrf", &csrf), ("display_name", "Ada")],
+        )
         .await;
     assert_back_at(&r, "profile");
     let r = ada.get("/account/delete").await;
@@ -913,16 +1158,32 @@ async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp)
     assert!(!ada.is_signed_in().await, "signed out here");
     assert!(!other.is_signed_in().await, "and everywhere");
     tokens.assert_dead(&app, "after deletion").await;
-    assert!(!password_works(&app, "ada", PASSWORD).await, "the username no longer signs in");
+    assert!(
+        !password_works(&app, "ada", PASSWORD).await,
+        "the username no longer signs in"
+    );
     assert!(!password_works(&app, "ada@example.com", PASSWORD).await);
 
-    let stone = app.state.accounts.user(user.id).await.unwrap().expect("a tombstone");
+    let stone = app
+        .state
+        .accounts
+        .user(user.id)
+        .await
+        .unwrap()
+        .expect("a tombstone");
     assert!(stone.deleted_at.is_some());
     assert_eq!(stone.username, "ada", "the username stays taken");
     assert_eq!(stone.email, "");
     assert_eq!((stone.display_name, stone.given_name), (None, None));
     assert!(stone.disabled);
-    assert!(app.state.accounts.connected_apps(user.id).await.unwrap().is_empty());
+    assert!(
+        app.state
+            .accounts
+            .connected_apps(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let again = portcullis::commands::user_add(
         &app.config(),
@@ -933,7 +1194,9 @@ async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp)
     )
     .await;
     assert!(
-        again.as_ref().is_err_and(|e| e.to_string().contains("taken")),
+        again
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("taken")),
         "the username is never given out again: {again:?}"
     );
     let newcomer = portcullis::commands::user_add(
@@ -948,10 +1211,17 @@ async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp)
     assert_ne!(newcomer.id, user.id, "a new sub");
 
     let mail = app.mail_to("ada@example.com").await;
-    assert!(mail.subject.contains("account was deleted"), "{}", mail.subject);
+    assert!(
+        mail.subject.contains("account was deleted"),
+        "{}",
+        mail.subject
+    );
     let recorded = events(&app, user.id).await;
     assert_eq!(recorded[0], ("account_deleted".into(), "success".into()));
-    assert!(recorded.len() > 1, "earlier events stay readable: {recorded:?}");
+    assert!(
+        recorded.len() > 1,
+        "earlier events stay readable: {recorded:?}"
+    );
 }
 
 async fn deleting_needs_the_password_and_the_box(app: TestApp) {
@@ -960,10 +1230,25 @@ async fn deleting_needs_the_password_and_the_box(app: TestApp) {
     ada.sign_in("ada", PASSWORD).await;
     let csrf = ada.csrf().await;
     let cases = [
-        ("not my password", Some("yes"), "current_password", "That password is not right."),
-        ("", Some("yes"), "current_password", "Enter your current password."),
+        (
+            "not my password",
+            Some("yes"),
+            "current_password",
+            "That password is not right.",
+        ),
+        (
+            "",
+            Some("yes"),
+            "current_password",
+            "Enter your current password.",
+        ),
         (PASSWORD, None, "confirm_delete", "Tick the box to confirm"),
-        (PASSWORD, Some("no"), "confirm_delete", "Tick the box to confirm"),
+        (
+            PASSWORD,
+            Some("no"),
+            "confirm_delete",
+            "Tick the box to confirm",
+        ),
     ];
     for (password, confirm, field, message) in cases {
         let mut form = vec![("csrf", csrf.as_str()), ("password", password)];
@@ -973,13 +1258,19 @@ async fn deleting_needs_the_password_and_the_box(app: TestApp) {
         let r = ada.post("/account/delete", &form).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{field}");
         let html = r.text().await.unwrap();
-        assert!(html.contains(&format!("id=\"{field}-error\">{message}")), "{field}: {html}");
+        assert!(
+            html.contains(&format!("id=\"{field}-error\">{message}")),
+            "{field}: {html}"
+        );
         assert!(!html.contains(&format!("value=\"{password}\"")) || password.is_empty());
     }
     assert!(ada.is_signed_in().await);
     let stored = app.state.accounts.user(user.id).await.unwrap().unwrap();
     assert_eq!(stored.deleted_at, None, "nothing was deleted");
-    assert_eq!(count(&events(&app, user.id).await, "account_deleted", "failure"), 1);
+    assert_eq!(
+        count(&events(&app, user.id).await, "account_deleted", "failure"),
+        1
+    );
 }
 
 async fn a_disabled_person_cannot_use_a_session_they_still_have(app: TestApp) {
@@ -994,7 +1285,10 @@ async fn a_disabled_person_cannot_use_a_session_they_still_have(app: TestApp) {
         .await
         .unwrap();
     let r = ada
-        .post("/account/profile", &[("csrf", &csrf), ("display_name", "Ada")])
+        .post(
+            "/account/profile",
+            &[("csrf", &csrf), ("display_name", "Ada")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login");

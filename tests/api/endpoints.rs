@@ -455,7 +455,11 @@ async fn pages_are_protected_by_csrf_headers_and_cookie_flags(app: TestApp) {
         )
         .await;
     assert_eq!(ok.status(), 303, "email, any case, signs in");
-    assert_eq!(ok.headers()["location"], "/account", "and shows the account page");
+    assert_eq!(
+        ok.headers()["location"],
+        "/account",
+        "and shows the account page"
+    );
 }
 
 async fn logout_checks_its_redirect_and_asks_when_the_app_is_not_proven(app: TestApp) {

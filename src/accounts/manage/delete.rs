@@ -49,7 +49,9 @@ impl Accounts {
         let message = Message::AccountDeleted {
             name: Self::salutation(&user),
         };
-        self.mailer.queue_in(&mut tx, &user.email, &message, now).await?;
+        self.mailer
+            .queue_in(&mut tx, &user.email, &message, now)
+            .await?;
         let sessions = self.end_everything_in(&mut tx, user.id, None, now).await?;
         let apps = self
             .consents

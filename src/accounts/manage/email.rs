@@ -139,7 +139,9 @@ impl Accounts {
             name: Self::salutation(&user),
             new_email: new.address.clone(),
         };
-        self.mailer.queue_in(&mut tx, &user.email, &notice, now).await?;
+        self.mailer
+            .queue_in(&mut tx, &user.email, &notice, now)
+            .await?;
         let event = Event::by_user(EventKind::EmailChangeRequested, user.id).from(origin);
         self.audit.record_in(&mut tx, event, now).await?;
         tx.commit().await?;
@@ -161,10 +163,23 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused_with_an_example() {
-        for bad in ["nope", "@b.c", "a@b", "a@b.c d", "a@.b.c", "a@b.c.", "a@@b.c", "a\u{85}@b.c"] {
+        for bad in [
+            "nope",
+            "@b.c",
+            "a@b",
+            "a@b.c d",
+            "a@.b.c",
+            "a@b.c.",
+            "a@@b.c",
+            "a\u{85}@b.c",
+        ] {
             let r = parse_email(bad).expect_err(bad);
             assert_eq!(r.field, Field::Email);
-            assert!(r.message.contains("name@example.com"), "{bad}: {}", r.message);
+            assert!(
+                r.message.contains("name@example.com"),
+                "{bad}: {}",
+                r.message
+            );
         }
     }
 
@@ -175,6 +190,11 @@ mod tests {
             "Enter your new email address."
         );
         let long = format!("{}@example.com", "a".repeat(250));
-        assert!(parse_email(&long).expect_err("long").message.contains("at most 254"));
+        assert!(
+            parse_email(&long)
+                .expect_err("long")
+                .message
+                .contains("at most 254")
+        );
     }
 }

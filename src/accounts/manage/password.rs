@@ -94,7 +94,9 @@ impl Accounts {
         let message = Message::PasswordChanged {
             name: Self::salutation(&user),
         };
-        self.mailer.queue_in(&mut tx, &user.email, &message, now).await?;
+        self.mailer
+            .queue_in(&mut tx, &user.email, &message, now)
+            .await?;
         tx.commit().await?;
         self.mailer.wake();
         Ok(ended)

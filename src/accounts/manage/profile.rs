@@ -129,7 +129,13 @@ mod tests {
 
     #[test]
     fn control_and_direction_characters_are_refused_by_field() {
-        for bad in ["a\u{0}b", "a\u{85}b", "a\u{9f}b", "evil\u{202E}txt", "a\u{2066}b"] {
+        for bad in [
+            "a\u{0}b",
+            "a\u{85}b",
+            "a\u{9f}b",
+            "evil\u{202E}txt",
+            "a\u{2066}b",
+        ] {
             let refusal = parse("", bad, "").expect_err(bad);
             assert_eq!(refusal.field, Field::GivenName, "{bad:?}");
         }

@@ -9,8 +9,9 @@ use openidconnect::OAuth2TokenResponse;
 use serde_json::json;
 
 use super::{
-    Browser, WAIT, POLL, callback, exchange, sign_in_and_allow, web_rp, with_browser,
+    Browser, POLL, WAIT, callback, exchange,
     screenshots::{DESKTOP, PHONE, shoot, viewport},
+    sign_in_and_allow, web_rp, with_browser,
 };
 use crate::{
     account::{AppTokens, FIREFOX, Person, app_tokens},
@@ -81,7 +82,11 @@ async fn signing_out_another_browser_ends_the_apps_it_signed_in_to(app: TestApp)
         b.sign_in_to_account("ada").await;
         assert_eq!(b.count("li.row.session").await, 3, "three browsers");
         assert_eq!(b.count("li.row.session.current").await, 1);
-        assert!(b.text("li.row.session.current").await.contains("Headless Chrome on Linux"));
+        assert!(
+            b.text("li.row.session.current")
+                .await
+                .contains("Headless Chrome on Linux")
+        );
         assert!(b.text("#sessions").await.contains("Firefox on Linux"));
 
         // The session the app signed in through is the one that is neither this
@@ -103,14 +108,25 @@ async fn signing_out_another_browser_ends_the_apps_it_signed_in_to(app: TestApp)
             nth + 1
         ))
         .await;
-        b.wait_for_url("the account page", |u| u.path() == "/account").await;
-        assert!(b.text("#sessions .notice").await.contains("That browser is signed out"));
+        b.wait_for_url("the account page", |u| u.path() == "/account")
+            .await;
+        assert!(
+            b.text("#sessions .notice")
+                .await
+                .contains("That browser is signed out")
+        );
         assert_eq!(b.count("li.row.session").await, 2);
-        tokens.assert_dead(&app, "the signed-out browser's app").await;
+        tokens
+            .assert_dead(&app, "the signed-out browser's app")
+            .await;
         assert!(elsewhere.is_signed_in().await, "Firefox was not touched");
 
         b.click_button("Sign out everywhere else").await;
-        assert!(b.text("#sessions .notice").await.contains("1 other browser is signed out."));
+        assert!(
+            b.text("#sessions .notice")
+                .await
+                .contains("1 other browser is signed out.")
+        );
         assert!(!elsewhere.is_signed_in().await);
         assert_eq!(b.count("li.row.session").await, 1);
     })
@@ -137,7 +153,8 @@ async fn removing_an_apps_access_ends_its_tokens(app: TestApp) {
         assert!(apps.contains("Test App"), "{apps}");
         assert!(apps.contains("See your email address"), "{apps}");
         b.click_button("Remove access for Test App").await;
-        b.wait_for_url("the account page", |u| u.path() == "/account").await;
+        b.wait_for_url("the account page", |u| u.path() == "/account")
+            .await;
         assert_eq!(
             b.text("#apps .notice").await,
             "Test App no longer has access to your account."
@@ -172,11 +189,16 @@ async fn deleting_an_account_in_the_browser(app: TestApp) {
             .await
             .expect("type");
         b.click_button("Delete my account").await;
-        assert!(b
-            .text("#confirm_delete-error")
-            .await
-            .contains("Tick the box"));
-        assert_eq!(b.value("#current_password").await, "", "the password is not kept");
+        assert!(
+            b.text("#confirm_delete-error")
+                .await
+                .contains("Tick the box")
+        );
+        assert_eq!(
+            b.value("#current_password").await,
+            "",
+            "the password is not kept"
+        );
         assert_eq!(
             b.find("#confirm_delete")
                 .await
@@ -198,7 +220,8 @@ async fn deleting_an_account_in_the_browser(app: TestApp) {
 
         tokens.assert_dead(&app, "after deletion").await;
         b.goto(&app.url("/account")).await;
-        b.wait_for_url("the login page", |u| u.path() == "/login").await;
+        b.wait_for_url("the login page", |u| u.path() == "/login")
+            .await;
         b.fill_login("ada", PASSWORD).await;
         assert!(b.text("#login-error").await.contains("not right"));
     })
@@ -236,7 +259,11 @@ async fn screenshots_of_the_account_pages() {
             b.find(id).await.send_keys(value).await.expect("type");
         }
         b.click_button("Save profile").await;
-        b.find("#new_email").await.send_keys("ada@lovelace.example").await.expect("type");
+        b.find("#new_email")
+            .await
+            .send_keys("ada@lovelace.example")
+            .await
+            .expect("type");
         b.click_button("Change email address").await;
 
         // Resizing does not reload: the one-time message stays on screen.
@@ -247,9 +274,21 @@ async fn screenshots_of_the_account_pages() {
 
         viewport(&b, DESKTOP).await;
         b.goto(&app.url("/account#password")).await;
-        b.find("#current_password").await.send_keys(PASSWORD).await.expect("type");
-        b.find("#new_password").await.send_keys("short").await.expect("type");
-        b.find("#confirm_password").await.send_keys("short").await.expect("type");
+        b.find("#current_password")
+            .await
+            .send_keys(PASSWORD)
+            .await
+            .expect("type");
+        b.find("#new_password")
+            .await
+            .send_keys("short")
+            .await
+            .expect("type");
+        b.find("#confirm_password")
+            .await
+            .send_keys("short")
+            .await
+            .expect("type");
         b.click_button("Change password").await;
         b.find("#new_password-error").await;
         shoot(&b, &dir, "account-password-error.png").await;
@@ -270,12 +309,20 @@ async fn screenshots_of_the_account_pages() {
         viewport(&b, PHONE).await;
         shoot(&b, &dir, "account-delete-mobile.png").await;
         viewport(&b, DESKTOP).await;
-        b.find("#current_password").await.send_keys("not my password").await.expect("type");
+        b.find("#current_password")
+            .await
+            .send_keys("not my password")
+            .await
+            .expect("type");
         b.find("#confirm_delete").await.click().await.expect("tick");
         b.click_button("Delete my account").await;
         b.find("#current_password-error").await;
         shoot(&b, &dir, "account-delete-error.png").await;
-        b.find("#current_password").await.send_keys(PASSWORD).await.expect("type");
+        b.find("#current_password")
+            .await
+            .send_keys(PASSWORD)
+            .await
+            .expect("type");
         b.click_button("Delete my account").await;
         assert_eq!(b.text("h1").await, "Your account is deleted");
         shoot(&b, &dir, "account-deleted.png").await;

@@ -82,7 +82,7 @@ pub(super) async fn delete_submit(
                 StatusCode::OK,
                 &MessagePage {
                     title: "Your account is deleted".into(),
-                    message: "You are signed out everywhere, every app's access has ended, \
+                    message: "You are signed out everywhere, every app’s access has ended, \
                               and your personal details are removed. We sent a last email \
                               to confirm it."
                         .into(),

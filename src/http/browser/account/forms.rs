@@ -4,9 +4,7 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{
-    EXPIRED, csrf_ok, flash, me, not_refused, overview, see_section, view::ProfileFields,
-};
+use super::{EXPIRED, csrf_ok, flash, me, not_refused, overview, see_section, view::ProfileFields};
 use crate::{
     AppState,
     accounts::manage::{ManageError, PasswordChange, ProfileInput},
@@ -50,7 +48,11 @@ pub(super) async fn profile_submit(
         given_name: &form.given_name,
         family_name: &form.family_name,
     };
-    match state.accounts.update_profile(me.user.id, &input, &origin).await {
+    match state
+        .accounts
+        .update_profile(me.user.id, &input, &origin)
+        .await
+    {
         Ok(_) => {
             flash(&session, "profile", "Your profile is saved.").await?;
             Ok(see_section("profile"))
@@ -100,11 +102,7 @@ pub(super) async fn email_submit(
         .await
     {
         Ok(address) => {
-            let message = format!(
-                "We sent a link to {address}. Your address changes when you follow it; \
-                 until then it stays {}.",
-                me.user.email
-            );
+            let message = format!("We sent a link to {address}.");
             flash(&session, "email", message).await?;
             Ok(see_section("email"))
         }

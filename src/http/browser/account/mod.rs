@@ -89,7 +89,11 @@ fn see_section(section: &str) -> Response {
 }
 
 /// Keeps `message` for the next view of the overview, in `section`.
-async fn flash(session: &Session, section: &str, message: impl Into<String>) -> Result<(), PageError> {
+async fn flash(
+    session: &Session,
+    section: &str,
+    message: impl Into<String>,
+) -> Result<(), PageError> {
     let flash = Flash {
         section: section.to_owned(),
         message: message.into(),

@@ -33,6 +33,20 @@ pub(super) fn field_id(field: Field) -> &'static str {
     }
 }
 
+/// The label of the field a refusal is about, for the summary at the top of the page.
+fn field_label(field: Field) -> &'static str {
+    match field {
+        Field::DisplayName => "Display name",
+        Field::GivenName => "Given name",
+        Field::FamilyName => "Family name",
+        Field::Email => "New email address",
+        Field::CurrentPassword => "Current password",
+        Field::NewPassword => "New password",
+        Field::ConfirmPassword => "New password again",
+        Field::ConfirmDelete => "Confirmation",
+    }
+}
+
 /// "2 Dec 2026, 14:05 UTC": a time as people read it; every instance says the same.
 pub(super) fn human_time(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
@@ -96,6 +110,8 @@ pub(super) struct AccountPage {
     pub alert: Option<String>,
     /// What is wrong, by the id of the field it is about.
     pub errors: Vec<(&'static str, String)>,
+    /// The same, as the summary at the top says it: (field id, "Label: message").
+    pub summary: Vec<(&'static str, String)>,
     pub profile: ProfileFields,
     pub new_email: String,
     pub password_min_length: usize,
@@ -122,7 +138,12 @@ impl AccountPage {
     }
 
     pub(super) fn refuse(&mut self, refusal: Refusal) {
-        self.errors.push((field_id(refusal.field), refusal.message));
+        let id = field_id(refusal.field);
+        self.summary.push((
+            id,
+            format!("{}: {}", field_label(refusal.field), refusal.message),
+        ));
+        self.errors.push((id, refusal.message));
     }
 }
 
@@ -158,6 +179,7 @@ impl AccountPage {
             flash: None,
             alert: None,
             errors: Vec::new(),
+            summary: Vec::new(),
             new_email: String::new(),
             password_min_length,
             sessions: sessions
