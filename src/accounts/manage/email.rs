@@ -113,6 +113,7 @@ impl Accounts {
             )
             .into());
         }
+        // No username key is empty, so this looks the address up by its key alone.
         let taken = self
             .users
             .find_by_keys("", Some(&new.key))
