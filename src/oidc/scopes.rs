@@ -24,7 +24,10 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "sid",
     "at_hash",
     "name",
+    "given_name",
+    "family_name",
     "preferred_username",
+    "updated_at",
     "email",
     "email_verified",
 ];

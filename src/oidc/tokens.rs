@@ -74,7 +74,18 @@ pub fn user_claims(user: &StoredUser, scopes: &Scopes) -> Map<String, Value> {
             .clone()
             .unwrap_or_else(|| user.username.clone());
         claims.insert("name".into(), name.into());
+        // Section 5.1: a claim with no value is left out, never sent empty or null.
+        for (claim, value) in [
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                claims.insert(claim.into(), v.into());
+            }
+        }
         claims.insert("preferred_username".into(), user.username.clone().into());
+        // When the profile was last changed, in seconds since the epoch (section 5.1).
+        claims.insert("updated_at".into(), user.updated_at.into());
     }
     if scopes.contains("email") {
         claims.insert("email".into(), user.email.clone().into());
@@ -227,6 +238,53 @@ pub async fn verify_any(keys: &KeyRing, issuer: &str, token: &str) -> Option<(Ki
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ada() -> StoredUser {
+        StoredUser {
+            id: uuid::Uuid::nil(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            email_verified: true,
+            password_hash: Secret::new(""),
+            display_name: Some("Ada Lovelace".into()),
+            given_name: Some("Ada".into()),
+            family_name: None,
+            roles: vec![],
+            disabled: false,
+            self_registered: false,
+            deleted_at: None,
+            created_at: 1,
+            updated_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn the_profile_scope_releases_the_names_that_are_set_and_updated_at() {
+        let claims = user_claims(&ada(), &Scopes::from_stored("openid profile"));
+        assert_eq!(claims["name"], "Ada Lovelace");
+        assert_eq!(claims["given_name"], "Ada");
+        assert!(
+            !claims.contains_key("family_name"),
+            "unset claims are left out"
+        );
+        assert_eq!(claims["updated_at"], 1_700_000_000);
+        assert_eq!(claims["preferred_username"], "ada");
+    }
+
+    #[test]
+    fn without_the_profile_scope_no_name_is_released() {
+        let claims = user_claims(&ada(), &Scopes::from_stored("openid email"));
+        for claim in [
+            "name",
+            "given_name",
+            "family_name",
+            "updated_at",
+            "preferred_username",
+        ] {
+            assert!(!claims.contains_key(claim), "{claim}");
+        }
+        assert_eq!(claims["email"], "ada@example.com");
+    }
 
     #[test]
     fn at_hash_matches_the_oidc_core_example() {

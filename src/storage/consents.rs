@@ -4,6 +4,16 @@ use uuid::Uuid;
 
 use super::{Db, Result, WriteTx, on_db, on_tx};
 
+/// A consent as the account page lists it: the app by name, what it was allowed, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserConsent {
+    pub client_id: String,
+    pub client_name: String,
+    /// Space-separated, every scope granted.
+    pub scope: String,
+    pub updated_at: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct ConsentStore {
     db: Db,
@@ -52,5 +62,59 @@ impl ConsentStore {
             .map(|_| ())
         })?;
         Ok(())
+    }
+
+    /// Every app `user_id` has consented to, with its name, most recent first.
+    pub async fn list_for_user(&self, user_id: Uuid) -> Result<Vec<UserConsent>> {
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (String, String, String, i64)>(
+                "SELECT c.client_id, cl.name, c.scope, c.updated_at FROM consents c \
+                 JOIN clients cl ON cl.client_id = c.client_id WHERE c.user_id = $1 \
+                 ORDER BY c.updated_at DESC, cl.name, c.client_id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, client_name, scope, updated_at)| UserConsent {
+                client_id,
+                client_name,
+                scope,
+                updated_at,
+            })
+            .collect())
+    }
+
+    /// Forgets what `user_id` granted `client_id`, inside `tx`; false when there was
+    /// nothing to forget.
+    pub async fn delete_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        client_id: &str,
+    ) -> Result<bool> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Forgets every consent of `user_id`, inside `tx` (the account is being deleted).
+    pub async fn delete_all_for_user_in(&self, tx: &mut WriteTx, user_id: Uuid) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query("DELETE FROM consents WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
     }
 }

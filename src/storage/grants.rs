@@ -320,6 +320,33 @@ impl GrantStore {
         Ok(n)
     }
 
+    /// Revokes the live grants `user_id` gave while signed in in some browser sessions:
+    /// the one whose sid is `only`, or else every one but `except` (grants without a
+    /// session included). Returns grants revoked.
+    pub async fn revoke_for_sessions_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        only: Option<&str>,
+        except: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $4 WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND ($2 IS NULL OR sid = $2) AND ($3 IS NULL OR sid IS NULL OR sid <> $3)",
+            )
+            .bind(user_id)
+            .bind(only)
+            .bind(except)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
     /// Deletes expired access and refresh tokens.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
         let n = on_tx!(tx, |conn| {

@@ -36,7 +36,7 @@ pub use audit::{AuditRecord, AuditStore};
 pub use authorization_posts::AuthorizationPostStore;
 pub use clients::{ClientStore, NewClient, StoredClient};
 pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
-pub use consents::ConsentStore;
+pub use consents::{ConsentStore, UserConsent};
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};

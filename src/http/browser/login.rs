@@ -4,7 +4,7 @@ use askama::Template;
 use axum::{
     extract::{Query, State},
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -15,7 +15,8 @@ use crate::{
     accounts::LoginError,
     crypto::{PasswordError, Secret},
     http::extract::{PageForm, RequestOrigin},
-    http::page::{MessagePage, PageError, render},
+    http::page::{PageError, render},
+    http::paths,
 };
 
 #[derive(Template)]
@@ -176,12 +177,7 @@ pub(super) async fn login_submit(
             flow::update(&session, &id, |p| p.signed_in = true).await?;
             flow::proceed(&state, &session, &id).await
         }
-        None => Ok(render(
-            StatusCode::OK,
-            &MessagePage {
-                title: "You are signed in".into(),
-                message: "You can close this page and return to your app.".into(),
-            },
-        )),
+        // Signed in for no app: the account page is what there is to see.
+        None => Ok(Redirect::to(paths::ACCOUNT).into_response()),
     }
 }

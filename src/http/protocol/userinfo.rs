@@ -90,7 +90,8 @@ async fn claims(
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(invalid)?;
     let user = match state.accounts.user(user_id).await? {
-        Some(u) if !u.disabled => u,
+        // A deleted account's tombstone is disabled too; both checks say what is meant.
+        Some(u) if !u.disabled && u.deleted_at.is_none() => u,
         _ => return Err(invalid().into()),
     };
     let client_id = verified.str("client_id").unwrap_or_default().to_owned();

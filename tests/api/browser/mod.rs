@@ -6,6 +6,7 @@
 //! CI machine has two cores), and a hard time limit. Without chromedriver and Chromium
 //! on the PATH the tests are skipped with a note, except under CI, where they fail.
 
+mod account;
 mod logout;
 mod refusals;
 mod register;
