@@ -5,6 +5,7 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod cli_users;
 mod connections;
 mod discovery;
 mod endpoints;
