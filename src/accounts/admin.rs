@@ -50,6 +50,20 @@ pub struct StateChange {
     pub sessions_ended: u64,
 }
 
+/// `text` with its control characters escaped: what an admin typed goes back to their
+/// terminal, and an escape sequence in it must not drive that terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl Accounts {
     /// The person whose username is `username` once case and Unicode forms are folded
     /// (`identity::username_key`); an email address does not stand in for it here, so
@@ -68,7 +82,7 @@ impl Accounts {
         let user = self
             .find_by_username(username)
             .await?
-            .ok_or_else(|| AdminError::NotFound(username.trim().to_owned()))?;
+            .ok_or_else(|| AdminError::NotFound(printable(username.trim())))?;
         if user.deleted_at.is_some() {
             return Err(AdminError::Deleted(user.username));
         }
@@ -154,5 +168,17 @@ impl Accounts {
             changed: true,
             sessions_ended,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_username_is_told_back_without_its_control_characters() {
+        let e = AdminError::NotFound(printable("ada\u{1b}[2J"));
+        assert_eq!(e.to_string(), "no account has the username `ada\\u{1b}[2J`");
+        assert!(e.is_bad_input());
     }
 }
