@@ -53,6 +53,32 @@ enum UserCommand {
         #[arg(long = "role", value_name = "R")]
         roles: Vec<String>,
     },
+    /// List every account: username, email, state, roles, when it was created.
+    List {
+        /// Print a JSON array of objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set someone's password (read from the first line of standard input); signs
+    /// them out everywhere and revokes their apps' tokens.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it cannot sign in, and is signed out everywhere with its
+    /// apps' tokens revoked.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,8 +158,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = e.exit_code();
             commands::print_error(e);
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }
@@ -167,6 +194,17 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
             password_stdin: _,
             roles,
         }) => commands::user::add(&config, &username, &email, &roles).await,
+        Command::User(UserCommand::List { json }) => commands::user::list(&config, json).await,
+        Command::User(UserCommand::SetPassword {
+            username,
+            password_stdin: _,
+        }) => commands::user::set_password(&config, &username).await,
+        Command::User(UserCommand::Disable { username }) => {
+            commands::user::disable(&config, &username).await
+        }
+        Command::User(UserCommand::Enable { username }) => {
+            commands::user::enable(&config, &username).await
+        }
         Command::Client(ClientCommand::Add(args)) => {
             let json = args.json;
             commands::client::add(&config, args.into_registration(), json).await

@@ -1,6 +1,7 @@
 //! People: who may sign in, the sign-in steps as a pure decision, consents, and creating
 //! accounts. Knows nothing of HTTP or SQL. `Accounts` is built once in `AppState`.
 
+pub mod admin;
 pub mod identity;
 pub mod links;
 pub mod login;

@@ -1,5 +1,6 @@
 //! A new account, parsed once from raw input ("parse, don't validate").
 
+use super::policy::{PasswordPolicy, PasswordRefusal, Personal};
 use crate::{
     crypto::{PasswordError, PasswordHasher, Secret},
     storage::{NewUser, StorageError, StoredUser, UserStore},
@@ -26,8 +27,8 @@ impl From<StorageError> for AccountError {
     }
 }
 
-/// NIST SP 800-63B: at least 8 characters; the upper bound keeps hashing bounded.
-pub const PASSWORD_MIN_CHARS: usize = 8;
+/// The most a password may be before any policy looks at it: keeps hashing bounded.
+/// How short, common or guessable it may be is the policy's (`check_password`).
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
 #[derive(Debug)]
@@ -75,9 +76,6 @@ impl NewAccount {
         if text.is_empty() {
             return bad("the password is empty");
         }
-        if text.chars().count() < PASSWORD_MIN_CHARS {
-            return bad("the password must be at least 8 characters");
-        }
         if text.len() > PASSWORD_MAX_BYTES {
             return bad("the password must be at most 1024 bytes");
         }
@@ -107,6 +105,19 @@ impl NewAccount {
                 .map(str::to_owned),
             roles: parsed_roles,
         })
+    }
+
+    /// Checks the password against `policy`, with this account's own username, email
+    /// and display name as what it may not be built from.
+    pub fn check_password(&self, policy: &PasswordPolicy) -> Result<(), PasswordRefusal> {
+        policy.check(
+            self.password.expose(),
+            Personal {
+                username: &self.username,
+                email: &self.email,
+                display_name: self.display_name.as_deref(),
+            },
+        )
     }
 }
 
@@ -150,10 +161,27 @@ mod tests {
     }
 
     #[test]
-    fn empty_short_and_oversized_passwords_are_refused() {
+    fn empty_and_oversized_passwords_are_refused() {
         assert!(parse("ada", "ada@example.com", "").is_err());
-        assert!(parse("ada", "ada@example.com", "short").is_err());
         assert!(parse("ada", "ada@example.com", &"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn the_policy_sees_the_accounts_own_names() {
+        let config = crate::config::Config::from_toml("").expect("config");
+        let policy = PasswordPolicy::new(&config.accounts, "id.example.com");
+        let own = parse("ada.lovelace", "ada@example.com", "adalovelace2024!").expect("parses");
+        assert_eq!(
+            own.check_password(&policy),
+            Err(PasswordRefusal::Personal("username"))
+        );
+        let short = parse("ada", "ada@example.com", "short").expect("parses");
+        assert_eq!(
+            short.check_password(&policy),
+            Err(PasswordRefusal::TooShort(10))
+        );
+        let good = parse("ada", "ada@example.com", "tangerine orbit whisper").expect("parses");
+        assert_eq!(good.check_password(&policy), Ok(()));
     }
 
     #[test]

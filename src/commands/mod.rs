@@ -12,7 +12,7 @@ pub mod user;
 use std::fmt;
 
 use crate::{
-    accounts::AccountError,
+    accounts::{AccountError, admin::AdminError, policy::PasswordRefusal},
     app::StartError,
     config::Config,
     crypto::KeyError,
@@ -22,12 +22,16 @@ use crate::{
 
 pub use client::{client_add, client_list};
 pub use keys::keys_rotate;
-pub use user::user_add;
+pub use user::{user_add, user_list};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("{0}")]
     Account(#[from] AccountError),
+    #[error("password refused: {0}")]
+    PasswordRefused(PasswordRefusal),
+    #[error("{0}")]
+    Admin(#[from] AdminError),
     #[error("{0}")]
     Registration(#[from] RegistrationError),
     #[error("database: {0}")]
@@ -40,6 +44,23 @@ pub enum CommandError {
     Stdin(std::io::Error),
     #[error("{0}")]
     Start(#[from] StartError),
+}
+
+impl CommandError {
+    /// The process's exit code: 2 when the input was at fault (as for a bad setting or
+    /// a bad command line), 1 when something else failed (the database, the host).
+    pub fn exit_code(&self) -> u8 {
+        let bad_input = match self {
+            Self::Account(e) => matches!(e, AccountError::Invalid(_) | AccountError::Taken(_)),
+            Self::Admin(e) => e.is_bad_input(),
+            // Standard input that cannot be read is not UTF-8, or not there.
+            Self::PasswordRefused(_) | Self::Registration(_) | Self::Usage(_) | Self::Stdin(_) => {
+                true
+            }
+            Self::Storage(_) | Self::Keys(_) | Self::Start(_) => false,
+        };
+        if bad_input { 2 } else { 1 }
+    }
 }
 
 /// The one line a failed command leaves on standard error.

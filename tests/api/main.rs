@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod browser;
 mod cli;
+mod cli_users;
 mod connections;
 mod discovery;
 mod endpoints;
