@@ -70,7 +70,7 @@ fn invalid(field: Field, message: impl Into<String>) -> SignUpError {
 #[derive(Debug)]
 pub enum SignedUp {
     /// A new account, waiting for its address to be confirmed.
-    Created(StoredUser),
+    Created(Box<StoredUser>),
     /// The address already has an account: its owner was told by mail.
     AddressTaken,
 }
@@ -187,7 +187,7 @@ impl Accounts {
                 self.audit.record_in(&mut tx, event, now).await?;
                 self.queue_verification_in(&mut tx, &user, &user.email, origin, now)
                     .await?;
-                SignedUp::Created(user)
+                SignedUp::Created(Box::new(user))
             }
         };
         tx.commit().await?;

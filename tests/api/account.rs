@@ -1217,7 +1217,10 @@ async fn deleting_an_account_keeps_a_tombstone_and_ends_everything(app: TestApp)
         mail.subject
     );
     let recorded = events(&app, user.id).await;
-    assert_eq!(recorded[0], ("account_deleted".into(), "success".into()));
+    assert!(
+        recorded.contains(&("account_deleted".into(), "success".into())),
+        "{recorded:?}"
+    );
     assert!(
         recorded.len() > 1,
         "earlier events stay readable: {recorded:?}"

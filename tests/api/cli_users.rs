@@ -92,7 +92,7 @@ async fn signs_in(app: &TestApp, login: &str, password: &str) -> Result<(), Stri
         .expect("client");
     let page = browser.get(app.url("/login")).send().await.expect("get");
     let csrf = hidden(&page.text().await.expect("html"), "csrf").expect("csrf");
-    let html = browser
+    let response = browser
         .post(app.url("/login"))
         .form(&[
             ("csrf", csrf.as_str()),
@@ -101,11 +101,12 @@ async fn signs_in(app: &TestApp, login: &str, password: &str) -> Result<(), Stri
         ])
         .send()
         .await
-        .expect("post")
-        .text()
-        .await
-        .expect("html");
-    if html.contains("You are signed in") {
+        .expect("post");
+    // Signed in with no app waiting: on to the account page.
+    let signed_in = response.status() == reqwest::StatusCode::SEE_OTHER
+        && response.headers()["location"] == "/account";
+    let html = response.text().await.expect("html");
+    if signed_in {
         Ok(())
     } else if html.contains("is not right") {
         Err("wrong username or password".into())

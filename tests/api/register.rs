@@ -211,11 +211,14 @@ async fn a_registered_address_gets_the_same_answer_and_its_owner_is_told(app: Te
     );
 }
 
+/// Form fields, the id of the error that must appear, and words it must say.
+type BadCase<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 async fn bad_input_is_refused_next_to_its_field_and_nothing_is_written(app: TestApp) {
     let before = app.state.store.users.count().await.expect("count");
     let long = "x".repeat(65);
     let long_name = "n".repeat(101);
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<BadCase<'_>> = vec![
         (
             person("", "a@example.com"),
             "username-error",

@@ -108,7 +108,8 @@ impl Visitor {
                 &[("csrf", &csrf), ("login", login), ("password", password)],
             )
             .await;
-        status == 200
+        // Signed in: on to the account page (no app asked).
+        status == 303
     }
 }
 
