@@ -53,7 +53,7 @@ async fn a_newcomer_signs_up_confirms_their_address_and_reaches_the_app(app: Tes
             .expect("type");
         b.find("#password")
             .await
-            .send_keys("password1234")
+            .send_keys("qwertyuiop")
             .await
             .expect("type");
         b.click_button("Create account").await;
