@@ -33,6 +33,18 @@ pub async fn serve(config: Config) -> Result<(), CommandError> {
         "Discovery: {}/.well-known/openid-configuration",
         config.issuer
     );
+    if state.accounts.registration_open() {
+        println!(
+            "People sign up at {}/register and manage their account at {}/account",
+            config.issuer, config.issuer
+        );
+    }
+    if config.smtp_url.is_none() {
+        println!(
+            "No SMTP server (PORTCULLIS_SMTP_URL): mail is written to {}/ as .eml files",
+            config.mail.outbox_dir.display()
+        );
+    }
     // A hint, not a check: if counting fails, the hints show and serving goes on.
     let users = state.store.users.count().await.unwrap_or(0);
     let clients = state.store.clients.count().await.unwrap_or(0);

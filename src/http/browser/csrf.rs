@@ -31,8 +31,9 @@ pub(super) async fn check(session: &Session, sent: Option<&str>) -> Result<(), P
         _ => Err(PageError::new(
             axum::http::StatusCode::FORBIDDEN,
             "This form has expired",
-            "For your security, this form could not be accepted. Go back to the app you \
-             came from and start signing in again.",
+            "For your security, this form could not be accepted, and nothing was changed. \
+             Go back, reload the page and try again; if you were signing in to an app, start \
+             again from the app.",
         )),
     }
 }
