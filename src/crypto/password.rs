@@ -11,6 +11,13 @@ use argon2::{
     },
 };
 use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+/// The form a password is hashed in: NFKC (NIST SP 800-63B section 5.1.1.2), so the same
+/// password typed on keyboards that compose accents differently is the same password.
+fn normalized(password: &str) -> String {
+    password.nfkc().collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -80,7 +87,7 @@ impl PasswordHasher {
         self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
-                .hash_password(password.expose().as_bytes(), &salt)
+                .hash_password(normalized(password.expose()).as_bytes(), &salt)
                 .map(|h| Secret::new(h.to_string()))
                 .map_err(|e| PasswordError::Internal(e.to_string()))
         })
@@ -98,9 +105,14 @@ impl PasswordHasher {
         let phc = phc.unwrap_or_else(|| Secret::new(self.dummy.to_string()));
         let ok = self
             .run(move || match PasswordHash::new(phc.expose()) {
-                Ok(parsed) => argon2()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok(),
+                Ok(parsed) => {
+                    let raw = password.expose();
+                    let nfkc = normalized(raw);
+                    let argon = argon2();
+                    argon.verify_password(nfkc.as_bytes(), &parsed).is_ok()
+                        // Hashed before passwords were normalised: the bytes as typed.
+                        || (nfkc != *raw && argon.verify_password(raw.as_bytes(), &parsed).is_ok())
+                }
                 Err(_) => false,
             })
             .await?;
@@ -111,6 +123,31 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn composed_and_decomposed_forms_are_the_same_password() {
+        let h = PasswordHasher::new(2, 4).expect("hasher");
+        let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+        let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+        let phc = h.hash(composed.into()).await.expect("hash");
+        assert!(
+            h.verify(decomposed.into(), Some(phc.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(h.verify(composed.into(), Some(phc)).await.expect("verify"));
+        // A hash of the bytes as typed, from before normalising, still verifies.
+        let salt = SaltString::generate(&mut OsRng);
+        let legacy = argon2()
+            .hash_password(decomposed.as_bytes(), &salt)
+            .expect("hash")
+            .to_string();
+        assert!(
+            h.verify(decomposed.into(), Some(Secret::new(legacy)))
+                .await
+                .expect("verify")
+        );
+    }
 
     #[tokio::test]
     async fn a_hash_is_argon2id_with_owasp_parameters_and_verifies() {

@@ -536,3 +536,48 @@ async fn without_required_verification_signing_up_signs_in() {
         assert!(status.is_success() || status.is_redirection());
     }
 }
+
+/// With SMTP configured the same journey runs through real mail: the verification link
+/// arrives over SMTP, nothing lands in the outbox folder, and it confirms the address.
+async fn signing_up_over_smtp_confirms_through_the_mailed_link(backend: Backend) {
+    let receiver = crate::smtp_receiver::SmtpReceiver::start().await;
+    let app = TestApp::spawn_with(backend, &receiver.overlay("relay:secret")).await;
+    let (status, html) = register(&app, &person("grace", "grace@example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].rcpt_to, ["grace@example.com"]);
+    assert_eq!(got[0].auth, Some(("relay".into(), "secret".into())));
+    let mail = got[0].mail();
+    assert!(mail.subject.contains("Confirm your email address"));
+    let r = app.get(&mail.link_path()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .expect("html")
+            .contains("Your address is confirmed")
+    );
+    let (status, _) = login(&app, "grace", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed in, on to the account page"
+    );
+    app.mail_settled().await;
+    assert!(
+        app.mails_to("grace@example.com").is_empty(),
+        "nothing in the folder"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_up_over_smtp_sqlite() {
+    signing_up_over_smtp_confirms_through_the_mailed_link(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_up_over_smtp_postgres() {
+    if postgres_available() {
+        signing_up_over_smtp_confirms_through_the_mailed_link(Backend::Postgres).await;
+    }
+}
