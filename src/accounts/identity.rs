@@ -82,7 +82,7 @@ pub fn check_email(raw: &str) -> Result<(String, String), &'static str> {
     if email.len() > EMAIL_MAX {
         return Err("This address is too long.");
     }
-    let malformed = "Enter an address like name@example.com.";
+    let malformed = "Enter an email address like name@example.com.";
     if email.chars().any(|c| c.is_whitespace() || is_invisible(c)) {
         return Err(malformed);
     }

@@ -10,6 +10,41 @@ use crate::{
     storage::{AccountTokenStore, Purpose, Result, TokenUse, WriteTx, secs},
 };
 
+/// Links of one purpose one person may be sent in an hour, and the least time between
+/// two: each is a mail to an address, so they are bounded.
+pub const PER_HOUR: i64 = 5;
+pub const GAP: i64 = 60;
+
+/// Whether another link may be sent now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    Free,
+    /// One went out less than `GAP` seconds ago.
+    TooSoon,
+    /// `PER_HOUR` went out in the last hour.
+    TooMany,
+}
+
+/// How `user_id`'s links for `purpose` are paced at `now`: one query, the same work
+/// whatever the answer (reset relies on that for its timing).
+pub async fn pace(
+    tokens: &AccountTokenStore,
+    user_id: Uuid,
+    purpose: Purpose,
+    now: i64,
+) -> Result<Pace> {
+    let (last_gap, last_hour) = tokens
+        .sent_since(user_id, purpose, now - GAP, now - 3600)
+        .await?;
+    Ok(if last_gap > 0 {
+        Pace::TooSoon
+    } else if last_hour >= PER_HOUR {
+        Pace::TooMany
+    } else {
+        Pace::Free
+    })
+}
+
 /// The longest token we look up; anything longer is not one of ours.
 const TOKEN_MAX: usize = 64;
 

@@ -98,17 +98,7 @@ impl Accounts {
         let email = match identity::check_email(form.email) {
             Ok((email, domain)) if self.config.accounts.allows_domain(&domain) => Some(email),
             Ok(_) => {
-                let allowed: Vec<String> = self
-                    .config
-                    .accounts
-                    .allowed_email_domains
-                    .iter()
-                    .map(|d| idna::domain_to_unicode(d).0)
-                    .collect();
-                wrong.push((
-                    Field::Email,
-                    format!("Use an address at {}.", allowed.join(" or ")),
-                ));
+                wrong.push((Field::Email, self.config.accounts.domain_refusal()));
                 None
             }
             Err(m) => {

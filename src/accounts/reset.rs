@@ -30,9 +30,6 @@ use crate::{
 
 /// The longest username or email address we look up (an address is at most 254).
 pub const LOGIN_MAX_CHARS: usize = 254;
-/// Reset mails one account may be sent in an hour, and the least time between two.
-const PER_HOUR: i64 = 5;
-const GAP: i64 = 60;
 /// The page a mailed link opens (the path is a contract: ARCHITECTURE.md, "Pages").
 const LINK_PATH: &str = "/reset-password";
 
@@ -96,12 +93,12 @@ impl From<StorageError> for ResetError {
 }
 
 /// Why no mail went out, as the audit event records it (never told to the asker).
-fn refusal(user: Option<&StoredUser>, recent: i64, last_minute: i64) -> Option<&'static str> {
+fn refusal(user: Option<&StoredUser>, paced: links::Pace) -> Option<&'static str> {
     match user {
         None => Some("no_account"),
         Some(u) if u.deleted_at.is_some() => Some("no_account"),
         Some(u) if u.disabled => Some("disabled"),
-        Some(_) if last_minute > 0 || recent >= PER_HOUR => Some("rate_limited"),
+        Some(_) if paced != links::Pace::Free => Some("rate_limited"),
         Some(_) => None,
     }
 }
@@ -121,13 +118,8 @@ impl Accounts {
         // The same two counts for someone unknown (the nil id matches nobody).
         let id = user.as_ref().map_or(Uuid::nil(), |u| u.id);
         let tokens = &self.store.account_tokens;
-        let recent = tokens
-            .sent_since(id, Purpose::ResetPassword, now - 3600)
-            .await?;
-        let last_minute = tokens
-            .sent_since(id, Purpose::ResetPassword, now - GAP)
-            .await?;
-        let refused = refusal(user.as_ref(), recent, last_minute);
+        let paced = links::pace(tokens, id, Purpose::ResetPassword, now).await?;
+        let refused = refusal(user.as_ref(), paced);
         let ttl = self.config.accounts.reset_ttl;
         let mut event =
             Event::new(EventKind::PasswordResetRequested, Actor::Anonymous).from(origin);
@@ -321,18 +313,19 @@ mod tests {
 
     #[test]
     fn only_an_enabled_account_within_its_rate_gets_a_mail() {
-        assert_eq!(refusal(None, 0, 0), Some("no_account"));
-        assert_eq!(refusal(Some(&user(false, true)), 0, 0), Some("no_account"));
-        assert_eq!(refusal(Some(&user(true, false)), 0, 0), Some("disabled"));
+        use links::Pace::{Free, TooMany, TooSoon};
+        assert_eq!(refusal(None, Free), Some("no_account"));
+        assert_eq!(refusal(Some(&user(false, true)), Free), Some("no_account"));
+        assert_eq!(refusal(Some(&user(true, false)), Free), Some("disabled"));
         assert_eq!(
-            refusal(Some(&user(false, false)), 1, 1),
+            refusal(Some(&user(false, false)), TooSoon),
             Some("rate_limited")
         );
         assert_eq!(
-            refusal(Some(&user(false, false)), 5, 0),
+            refusal(Some(&user(false, false)), TooMany),
             Some("rate_limited")
         );
-        assert_eq!(refusal(Some(&user(false, false)), 4, 0), None);
+        assert_eq!(refusal(Some(&user(false, false)), Free), None);
     }
 
     #[test]

@@ -10,10 +10,6 @@ use crate::{
     storage::{Purpose, StorageError, StoredUser, TokenUse, WriteTx},
 };
 
-/// Verification mails one person may be sent in an hour, and the least time between two.
-const RESEND_PER_HOUR: i64 = 5;
-const RESEND_GAP: i64 = 60;
-
 /// What following a verification link did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verified {
@@ -94,20 +90,17 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<(), ResendError> {
         let now = self.clock.now();
-        let tokens = &self.store.account_tokens;
-        if tokens
-            .sent_since(user.id, Purpose::VerifyEmail, now - RESEND_GAP)
-            .await?
-            > 0
+        match links::pace(
+            &self.store.account_tokens,
+            user.id,
+            Purpose::VerifyEmail,
+            now,
+        )
+        .await?
         {
-            return Err(ResendError::TooSoon);
-        }
-        if tokens
-            .sent_since(user.id, Purpose::VerifyEmail, now - 3600)
-            .await?
-            >= RESEND_PER_HOUR
-        {
-            return Err(ResendError::TooMany);
+            links::Pace::Free => {}
+            links::Pace::TooSoon => return Err(ResendError::TooSoon),
+            links::Pace::TooMany => return Err(ResendError::TooMany),
         }
         let mut tx = self.store.db.begin_write().await?;
         self.queue_verification_in(&mut tx, user, &user.email, origin, now)

@@ -42,6 +42,18 @@ impl AccountSettings {
     }
 }
 
+impl AccountSettings {
+    /// What a form says to an address at another domain: the allowed ones, readable.
+    pub fn domain_refusal(&self) -> String {
+        let allowed: Vec<String> = self
+            .allowed_email_domains
+            .iter()
+            .map(|d| idna::domain_to_unicode(d).0)
+            .collect();
+        format!("Use an address at {}.", allowed.join(" or "))
+    }
+}
+
 fn domains<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;
     raw.into_iter()

@@ -165,20 +165,29 @@ impl AccountTokenStore {
         })
     }
 
-    /// How many links for `purpose` were sent to `user_id` since `since`.
-    pub async fn sent_since(&self, user_id: Uuid, purpose: Purpose, since: i64) -> Result<i64> {
-        let n = on_db!(&self.db, |pool| {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM account_tokens \
-                 WHERE user_id = $1 AND purpose = $2 AND created_at >= $3",
+    /// How many links for `purpose` were sent to `user_id` since `soon` and since
+    /// `recent` (`soon` later than `recent`), in one query.
+    pub async fn sent_since(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        soon: i64,
+        recent: i64,
+    ) -> Result<(i64, i64)> {
+        let counts = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT), COUNT(*) FROM account_tokens \
+                 WHERE user_id = $1 AND purpose = $2 AND created_at >= $4",
             )
             .bind(user_id)
             .bind(purpose.as_str())
-            .bind(since)
+            .bind(soon)
+            .bind(recent)
             .fetch_one(pool)
             .await
         })?;
-        Ok(n)
+        Ok(counts)
     }
 
     /// The address of the newest live verification link: the one waiting to be

@@ -18,6 +18,7 @@ both_backends!(
     a_verification_link_works_once_and_expires,
     a_new_link_can_be_asked_for_at_a_bounded_rate,
     signing_up_from_an_app_continues_to_it_after_confirming,
+    a_100_kb_form_to_any_account_page_is_a_413_page_and_writes_nothing,
 );
 
 /// GETs /register and posts the form with `fields` (csrf filled in).
@@ -580,4 +581,58 @@ async fn signing_up_over_smtp_postgres() {
     if postgres_available() {
         signing_up_over_smtp_confirms_through_the_mailed_link(Backend::Postgres).await;
     }
+}
+
+/// Every form the account pages added, sent 100 KB by a signed-in person: a 413 error
+/// page before anything is read, nothing written, the same on both engines.
+async fn a_100_kb_form_to_any_account_page_is_a_413_page_and_writes_nothing(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    let (_, _) = login(&app, "ada", PASSWORD).await;
+    let before = app.state.audit.recent(1000).await.expect("audit").len();
+    let users = app.state.store.users.count().await.expect("count");
+    let huge = "a".repeat(100 * 1024);
+    for path in [
+        "/register",
+        "/verify-email/resend",
+        "/reset-password",
+        "/reset-password/new",
+        "/account/profile",
+        "/account/email",
+        "/account/password",
+        "/account/sessions/end",
+        "/account/sessions/end-others",
+        "/account/apps/remove",
+        "/account/delete",
+    ] {
+        let r = app
+            .post_form(
+                path,
+                &[("csrf", "x"), ("username", &huge), ("display_name", &huge)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let html = r.text().await.expect("html");
+        assert!(
+            html.contains("<h1>"),
+            "an error page for a person at {path}: {html}"
+        );
+    }
+    assert_eq!(
+        app.state.audit.recent(1000).await.expect("audit").len(),
+        before
+    );
+    assert_eq!(app.state.store.users.count().await.expect("count"), users);
+    let after = app
+        .state
+        .accounts
+        .user(ada.id)
+        .await
+        .expect("user")
+        .expect("ada");
+    assert_eq!(after.display_name, None, "nothing saved");
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
 }

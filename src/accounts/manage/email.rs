@@ -15,14 +15,6 @@ use crate::{
     storage::Purpose,
 };
 
-/// RFC 5321 section 4.5.3.1.3: a path is at most 256 octets, an address 254.
-pub const EMAIL_MAX_BYTES: usize = 254;
-
-/// Address changes one person may ask for in an hour, and the least time between two;
-/// each sends mail to an address they chose, so they are bounded like resends.
-const CHANGES_PER_HOUR: i64 = 5;
-const CHANGE_GAP: i64 = 60;
-
 /// A checked new address and its uniqueness key.
 #[derive(Debug)]
 struct NewEmail {
@@ -30,40 +22,30 @@ struct NewEmail {
     key: String,
 }
 
-/// The address as typed, checked the way registration checks it.
+/// The address as typed, checked as registration checks it (`identity::check_email`),
+/// with the account page's own words for an empty or overlong one.
 fn parse_email(raw: &str) -> Result<NewEmail, Refusal> {
     let address = raw.trim();
-    let invalid = || {
+    if address.is_empty() {
+        return Err(Refusal::new(Field::Email, "Enter your new email address."));
+    }
+    if address.len() > identity::EMAIL_MAX {
+        return Err(Refusal::new(
+            Field::Email,
+            format!(
+                "An email address is at most {} characters.",
+                identity::EMAIL_MAX
+            ),
+        ));
+    }
+    let (address, _) = identity::check_email(address).map_err(|m| Refusal::new(Field::Email, m))?;
+    let key = identity::email_key(&address).ok_or_else(|| {
         Refusal::new(
             Field::Email,
             "Enter an email address like name@example.com.",
         )
-    };
-    if address.is_empty() {
-        return Err(Refusal::new(Field::Email, "Enter your new email address."));
-    }
-    if address.len() > EMAIL_MAX_BYTES {
-        return Err(Refusal::new(
-            Field::Email,
-            format!("An email address is at most {EMAIL_MAX_BYTES} characters."),
-        ));
-    }
-    let well_formed = !address.chars().any(|c| c.is_whitespace() || c.is_control())
-        && address.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.contains('@')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-    if !well_formed {
-        return Err(invalid());
-    }
-    let key = identity::email_key(address).ok_or_else(invalid)?;
-    Ok(NewEmail {
-        address: address.to_owned(),
-        key,
-    })
+    })?;
+    Ok(NewEmail { address, key })
 }
 
 impl Accounts {
@@ -78,35 +60,28 @@ impl Accounts {
         let new = parse_email(new_email)?;
         let domain = new.key.rsplit_once('@').map_or("", |(_, d)| d);
         if !self.config.accounts.allows_domain(domain) {
-            let allowed = self.config.accounts.allowed_email_domains.join(", ");
-            return Err(Refusal::new(
-                Field::Email,
-                format!("This service accepts only addresses at {allowed}."),
-            )
-            .into());
+            return Err(Refusal::new(Field::Email, self.config.accounts.domain_refusal()).into());
         }
         let user = self.active_user(user_id).await?;
         if identity::email_key(&user.email).as_deref() == Some(new.key.as_str()) {
             return Err(Refusal::new(Field::Email, "That is already your address.").into());
         }
         let now = self.clock.now();
-        let tokens = &self.store.account_tokens;
-        if tokens
-            .sent_since(user.id, Purpose::VerifyEmail, now - CHANGE_GAP)
-            .await?
-            > 0
-        {
+        let pace = links::pace(
+            &self.store.account_tokens,
+            user.id,
+            Purpose::VerifyEmail,
+            now,
+        )
+        .await?;
+        if pace == links::Pace::TooSoon {
             return Err(Refusal::new(
                 Field::Email,
                 "We just sent you an email. Wait a minute before asking again.",
             )
             .into());
         }
-        if tokens
-            .sent_since(user.id, Purpose::VerifyEmail, now - 3600)
-            .await?
-            >= CHANGES_PER_HOUR
-        {
+        if pace == links::Pace::TooMany {
             return Err(Refusal::new(
                 Field::Email,
                 "You have asked for too many emails in the last hour. Try again later.",
@@ -123,7 +98,7 @@ impl Accounts {
         if taken {
             // The same pending state as any other address, but the link goes nowhere.
             links::issue_in(
-                tokens,
+                &self.store.account_tokens,
                 &mut tx,
                 Purpose::VerifyEmail,
                 user.id,

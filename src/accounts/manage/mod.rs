@@ -20,7 +20,6 @@ use uuid::Uuid;
 pub use activity::Activity;
 pub use apps::ConnectedApp;
 pub use device::describe_device;
-pub use email::EMAIL_MAX_BYTES;
 pub use password::PasswordChange;
 pub use profile::{PROFILE_MAX_CHARS, ProfileInput};
 pub use sessions::{EndedSession, SignedInBrowser};

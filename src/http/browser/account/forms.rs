@@ -4,7 +4,7 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{EXPIRED, csrf_ok, flash, me, not_refused, overview, see_section, view::ProfileFields};
+use super::{flash, me_checked, not_refused, overview, see_section, view::ProfileFields};
 use crate::{
     AppState,
     accounts::manage::{ManageError, PasswordChange, ProfileInput},
@@ -34,15 +34,10 @@ pub(super) async fn profile_submit(
     form: Result<PageForm<ProfileForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     let input = ProfileInput {
         display_name: &form.display_name,
         given_name: &form.given_name,
@@ -87,15 +82,10 @@ pub(super) async fn email_submit(
     form: Result<PageForm<EmailForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     match state
         .accounts
         .request_email_change(me.user.id, &form.new_email, &origin)
@@ -137,15 +127,10 @@ pub(super) async fn password_submit(
     form: Result<PageForm<PasswordForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     let change = PasswordChange {
         current: &form.current_password,
         new: &form.new_password,

@@ -2,20 +2,19 @@
 
 use axum::{
     extract::State,
-    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{EXPIRED, csrf_ok, flash, me, not_refused, overview, see_section};
+use super::{flash, me_checked, not_refused, see_section};
 use crate::{
     AppState,
     accounts::manage::EndedSession,
     http::{
         browser::flow,
         extract::{PageForm, RequestOrigin},
-        page::{PageError, render},
+        page::PageError,
         paths,
     },
 };
@@ -37,15 +36,10 @@ pub(super) async fn end_session_submit(
     form: Result<PageForm<EndSessionForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     let ended = match state
         .accounts
         .end_session(me.user.id, &form.sid, &me.who.sid, &origin)
@@ -80,15 +74,10 @@ pub(super) async fn end_other_sessions_submit(
     form: Result<PageForm<CsrfOnly>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     let ended = match state
         .accounts
         .end_other_sessions(me.user.id, &me.who.sid, &origin)
@@ -122,15 +111,10 @@ pub(super) async fn remove_app_submit(
     form: Result<PageForm<RemoveAppForm>, PageError>,
 ) -> Result<Response, PageError> {
     let PageForm(form) = form?;
-    let me = match me(&state, &session).await? {
+    let me = match me_checked(&state, &session, form.csrf.as_deref()).await? {
         Ok(me) => me,
-        Err(to_login) => return Ok(to_login),
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&session, form.csrf.as_deref()).await {
-        let mut page = overview(&state, &session, &me).await?;
-        page.alert = Some(EXPIRED.into());
-        return Ok(render(StatusCode::FORBIDDEN, &page));
-    }
     let removed = match state
         .accounts
         .remove_app(me.user.id, &form.client_id, &origin)

@@ -140,6 +140,25 @@ async fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
     csrf::check(session, sent).await.is_ok()
 }
 
+/// What every section's form checks first: a signed-in, active person (else to
+/// sign-in) and the form's CSRF token (else the overview, saying nothing changed).
+async fn me_checked(
+    state: &AppState,
+    session: &Session,
+    sent_csrf: Option<&str>,
+) -> Result<Result<Me, Response>, PageError> {
+    let me = match me(state, session).await? {
+        Ok(me) => me,
+        Err(to_login) => return Ok(Err(to_login)),
+    };
+    if !csrf_ok(session, sent_csrf).await {
+        let mut page = overview(state, session, &me).await?;
+        page.alert = Some(EXPIRED.into());
+        return Ok(Err(render(StatusCode::FORBIDDEN, &page)));
+    }
+    Ok(Ok(me))
+}
+
 /// What the page says when a form's CSRF token did not match; nothing was written,
 /// and what the form carried is not shown again (it may not be the person's).
 const EXPIRED: &str = "This form had expired, so nothing was changed. Please fill it in again.";
