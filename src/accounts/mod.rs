@@ -4,12 +4,14 @@
 pub mod admin;
 pub mod identity;
 pub mod links;
+pub mod lockout;
 pub mod login;
 pub mod manage;
 pub mod new_account;
 pub mod policy;
 pub mod registration;
 pub mod reset;
+pub mod second_factor;
 pub mod steps;
 pub mod verification;
 

@@ -34,6 +34,15 @@ pub enum EventKind {
     ProfileUpdated,
     CodeReplay,
     RefreshTokenReuse,
+    TotpEnabled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRemoved,
+    SecondFactorFailed,
+    AccountLocked,
+    AccountUnlocked,
 }
 
 impl EventKind {
@@ -60,6 +69,15 @@ impl EventKind {
             Self::ProfileUpdated => "profile_updated",
             Self::CodeReplay => "code_replay",
             Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
         }
     }
 
@@ -87,6 +105,15 @@ impl EventKind {
             "profile_updated" => "Profile updated",
             "code_replay" => "A sign-in code was used twice",
             "refresh_token_reuse" => "An app's old token was used again",
+            "totp_enabled" => "Authenticator app turned on",
+            "totp_removed" => "Authenticator app removed",
+            "recovery_codes_generated" => "New recovery codes made",
+            "recovery_code_used" => "Signed in with a recovery code",
+            "passkey_added" => "Passkey added",
+            "passkey_removed" => "Passkey removed",
+            "second_factor_failed" => "A wrong second-factor code was entered",
+            "account_locked" => "Account locked after too many attempts",
+            "account_unlocked" => "Account unlocked",
             _ => "Security event",
         }
     }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod database;
+mod http;
 mod keys;
 mod log;
 mod security;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 pub use self::{
     accounts::{AccountSettings, AuditSettings, MailSettings, Registration},
     database::DatabaseSettings,
+    http::HttpSettings,
     keys::KeySettings,
     log::{LogFormat, LogSettings},
     security::SecuritySettings,
@@ -56,6 +58,7 @@ pub struct Config {
     #[serde(default, deserialize_with = "smtp_url")]
     pub smtp_url: Option<Secret>,
     pub database: DatabaseSettings,
+    pub http: HttpSettings,
     pub keys: KeySettings,
     pub tokens: TokenSettings,
     pub sessions: SessionSettings,

@@ -11,6 +11,8 @@ pub(super) const INTROSPECT: &str = "/introspect";
 pub(super) const END_SESSION: &str = "/logout";
 pub(super) const LOGIN: &str = "/login";
 pub(super) const CONSENT: &str = "/consent";
+/// After the password, for a person with a second factor.
+pub(super) const SECOND_FACTOR: &str = "/login/second-factor";
 pub(super) const HEALTHZ: &str = "/healthz";
 pub(super) const READYZ: &str = "/readyz";
 pub(super) const STYLESHEET: &str = "/static/portcullis.css";

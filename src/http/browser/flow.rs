@@ -26,6 +26,8 @@ use crate::{
 
 const PENDING: &str = "pending";
 pub(super) const AUTH: &str = "auth";
+/// A sign-in whose password was right, waiting for its second factor.
+const HALF: &str = "half_signed_in";
 /// Sign-ins started in other tabs that we keep; older ones are dropped.
 const MAX_PENDING: usize = 8;
 
@@ -132,6 +134,85 @@ pub(super) async fn sign_in(
     session.insert(AUTH, who).await.map_err(session_failed)
 }
 
+/// A sign-in that has passed its first factor and waits for the second: never a
+/// sign-in by itself (`signed_in` does not see it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct HalfSignedIn {
+    /// Who passed the first factor, when (`auth_time`), and how (`amr`).
+    pub who: AuthenticatedUser,
+    /// The pending authorization request it is for, if any.
+    pub request: Option<String>,
+    /// Wrong second-factor codes entered so far in this attempt.
+    pub failures: u8,
+}
+
+/// Keeps a first factor passed by `who` until the second factor is given, under a
+/// fresh session id. Whoever else was signed in to this browser is not any more: the
+/// person at it has just said they are someone else.
+pub(super) async fn await_second_factor(
+    session: &Session,
+    who: &AuthenticatedUser,
+    request: Option<&str>,
+) -> Result<(), PageError> {
+    session.cycle_id().await.map_err(session_failed)?;
+    if signed_in(session)
+        .await?
+        .is_some_and(|s| s.user_id != who.user_id)
+    {
+        session
+            .remove::<AuthenticatedUser>(AUTH)
+            .await
+            .map_err(session_failed)?;
+    }
+    let half = HalfSignedIn {
+        who: who.clone(),
+        request: request.map(str::to_owned),
+        failures: 0,
+    };
+    session.insert(HALF, half).await.map_err(session_failed)
+}
+
+/// The first factor waiting for its second in this browser, if any.
+pub(super) async fn half_signed_in(session: &Session) -> Result<Option<HalfSignedIn>, PageError> {
+    session.get(HALF).await.map_err(session_failed)
+}
+
+/// Stores `half` back (its failure count moved).
+pub(super) async fn update_half(session: &Session, half: &HalfSignedIn) -> Result<(), PageError> {
+    session.insert(HALF, half).await.map_err(session_failed)
+}
+
+/// Ends a half sign-in without signing in (too many wrong codes, or given up).
+pub(super) async fn abandon_second_factor(session: &Session) -> Result<(), PageError> {
+    session
+        .remove::<HalfSignedIn>(HALF)
+        .await
+        .map_err(session_failed)
+        .map(|_| ())
+}
+
+/// The second factor was given: signs `half`'s person in under a fresh session id,
+/// with `methods` (RFC 8176 values, such as "otp" or "hwk") and "mfa" added to the
+/// first factor's `amr`, and `auth_time` now.
+pub(super) async fn complete_second_factor(
+    session: &Session,
+    half: HalfSignedIn,
+    methods: &[&str],
+    origin: &Origin,
+    now: i64,
+) -> Result<AuthenticatedUser, PageError> {
+    let mut who = half.who;
+    for m in methods.iter().copied().chain(["mfa"]) {
+        if !who.amr.iter().any(|a| a == m) {
+            who.amr.push(m.to_owned());
+        }
+    }
+    who.auth_time = now;
+    abandon_second_factor(session).await?;
+    sign_in(session, &who, origin).await?;
+    Ok(who)
+}
+
 /// Ends the browser session: the record is deleted and the cookie expires.
 pub(super) async fn sign_out(session: &Session) -> Result<(), PageError> {
     session.flush().await.map_err(session_failed)
@@ -207,6 +288,9 @@ pub(super) async fn proceed(
             }
         }
         (Step::Consent, _) => Ok(Redirect::to(&page_url(paths::CONSENT, id)).into_response()),
+        (Step::SecondFactor, Some(_)) => {
+            Ok(Redirect::to(&page_url(paths::SECOND_FACTOR, id)).into_response())
+        }
         (Step::Refuse(refusal), _) => {
             forget(session, id).await?;
             let (code, description) = match refusal {
@@ -218,11 +302,28 @@ pub(super) async fn proceed(
             };
             Ok(error_to_client(state, &req.error(code, description)))
         }
-        // No second factor can be enrolled yet, so none can be due; should one be, the
-        // safe answer is a fresh sign-in, never a code.
+        // Anything else (no one signed in, or the account gone) is a fresh sign-in,
+        // never a code.
         (Step::Login | Step::SecondFactor | Step::IssueCode, _) => {
             Ok(Redirect::to(&page_url(paths::LOGIN, id)).into_response())
         }
+    }
+}
+
+/// Where a person goes once fully signed in: back into the pending request `request`
+/// (marked as signed in during it), or to their account page.
+pub(super) async fn after_sign_in(
+    state: &AppState,
+    session: &Session,
+    request: Option<&str>,
+) -> Result<Response, PageError> {
+    match request {
+        Some(id) => {
+            update(session, id, |p| p.signed_in = true).await?;
+            proceed(state, session, id).await
+        }
+        // Signed in for no app: the account page is what there is to see.
+        None => Ok(Redirect::to(paths::ACCOUNT).into_response()),
     }
 }
 

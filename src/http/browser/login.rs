@@ -170,14 +170,16 @@ pub(super) async fn login_submit(
             csrf::token(&session).await?,
         ));
     }
-    flow::sign_in(&session, &who, &origin).await?;
     super::verify::forget_unverified(&session).await?;
-    match form.request {
-        Some(id) => {
-            flow::update(&session, &id, |p| p.signed_in = true).await?;
-            flow::proceed(&state, &session, &id).await
-        }
-        // Signed in for no app: the account page is what there is to see.
-        None => Ok(Redirect::to(paths::ACCOUNT).into_response()),
+    // A person with a second factor is not signed in until they give it.
+    if state.accounts.second_factors(who.user_id).await?.any() {
+        flow::await_second_factor(&session, &who, form.request.as_deref()).await?;
+        let to = match &form.request {
+            Some(id) => flow::page_url(paths::SECOND_FACTOR, id),
+            None => paths::SECOND_FACTOR.to_owned(),
+        };
+        return Ok(Redirect::to(&to).into_response());
     }
+    flow::sign_in(&session, &who, &origin).await?;
+    flow::after_sign_in(&state, &session, form.request.as_deref()).await
 }

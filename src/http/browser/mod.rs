@@ -16,8 +16,10 @@ mod csrf;
 mod end_session;
 mod flow;
 mod login;
+mod passkeys;
 mod register;
 mod reset;
+mod second_factor;
 mod session;
 mod verify;
 
@@ -57,5 +59,7 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .merge(verify::routes())
         .merge(reset::routes())
         .merge(account::routes())
+        .merge(second_factor::routes())
+        .merge(passkeys::routes())
         .layer(sessions)
 }
