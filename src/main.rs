@@ -79,6 +79,11 @@ enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Lift the lock put on an account after too many failed sign-in attempts.
+    Unlock {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,6 +209,9 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         }
         Command::User(UserCommand::Enable { username }) => {
             commands::user::enable(&config, &username).await
+        }
+        Command::User(UserCommand::Unlock { username }) => {
+            commands::user::unlock(&config, &username).await
         }
         Command::Client(ClientCommand::Add(args)) => {
             let json = args.json;

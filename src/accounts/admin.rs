@@ -1,5 +1,5 @@
 //! What an admin does to someone's account from the command line: set their password,
-//! disable it, enable it again. Each change is one transaction with everything that
+//! disable it, enable it again, lift a lockout. Each change is one transaction with everything that
 //! must go with it (sessions ended, tokens revoked, the audit event, the mail), so a
 //! failure leaves the account as it was.
 
@@ -168,6 +168,25 @@ impl Accounts {
             changed: true,
             sessions_ended,
         })
+    }
+}
+
+impl Accounts {
+    /// Lifts `username`'s lockout and forgets their failed attempts, with
+    /// `AccountUnlocked` when a lock was in force. Returns the person and whether one was.
+    pub async fn unlock_by_admin(&self, username: &str) -> Result<(StoredUser, bool), AdminError> {
+        let user = self.changeable(username).await?;
+        let now = self.clock.now();
+        let mut tx = self.store.db.begin_write().await?;
+        let unlocked = self.store.lockouts.clear_in(&mut tx, user.id, now).await?;
+        if unlocked {
+            let event = Event::new(EventKind::AccountUnlocked, Actor::Cli)
+                .about(user.id)
+                .with("by", "admin");
+            self.audit.record_in(&mut tx, event, now).await?;
+        }
+        tx.commit().await?;
+        Ok((user, unlocked))
     }
 }
 

@@ -17,6 +17,10 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("this account is disabled")]
     Disabled,
+    /// Too many failed attempts (`lockout`): refused without looking at the password,
+    /// so the answer is the same whether or not it was right.
+    #[error("the account is locked for now")]
+    Locked { user: Uuid, until: i64 },
     /// The password is right, but the person signed up and has not yet confirmed
     /// their address (`accounts.require_verified_email`).
     #[error("the email address is not confirmed yet")]
@@ -49,15 +53,31 @@ pub async fn login(
     require_verified_email: bool,
     now: i64,
 ) -> Result<AuthenticatedUser, LoginError> {
+    let user = find_account(users, login).await?;
+    check_password(hasher, user, password, require_verified_email, now).await
+}
+
+/// The account a sign-in names by username or email address, if it may sign in at
+/// all: a deleted account's tombstone keeps its username but never signs in.
+pub async fn find_account(users: &UserStore, login: &str) -> Result<Option<StoredUser>, StorageError> {
     let login = login.trim();
-    let user: Option<StoredUser> = if login.is_empty() || login.len() > 254 {
-        None
-    } else {
-        // A deleted account's tombstone keeps its username but never signs in.
-        super::identity::find_by_login(users, login)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
-    };
+    if login.is_empty() || login.len() > 254 {
+        return Ok(None);
+    }
+    Ok(super::identity::find_by_login(users, login)
+        .await?
+        .filter(|u| u.deleted_at.is_none()))
+}
+
+/// Checks `password` against `user` (found by `find_account`); no one found costs the
+/// same argon2 work.
+pub async fn check_password(
+    hasher: &PasswordHasher,
+    user: Option<StoredUser>,
+    password: Secret,
+    require_verified_email: bool,
+    now: i64,
+) -> Result<AuthenticatedUser, LoginError> {
     let ok = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
@@ -94,6 +114,7 @@ impl LoginError {
         match self {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Disabled => "disabled",
+            Self::Locked { .. } => "locked",
             Self::EmailNotVerified(_) => "email_not_verified",
             Self::Password(_) => "busy",
             Self::Storage(_) => "storage",

@@ -132,15 +132,7 @@ impl Accounts {
         client_id: Option<&str>,
     ) -> Result<AuthenticatedUser, LoginError> {
         let now = self.clock.now();
-        let outcome = login(
-            &self.users,
-            &self.hasher,
-            name,
-            password,
-            self.config.accounts.require_verified_email,
-            now,
-        )
-        .await;
+        let outcome = self.check_login(name, password, origin, now).await;
         let event = match &outcome {
             Ok(who) => {
                 Some(Event::by_user(EventKind::SignIn, who.user_id).with("amr", who.amr.clone()))
@@ -155,6 +147,7 @@ impl Accounts {
                 // typed, which may be a password in the wrong field.
                 let target = match e {
                     LoginError::EmailNotVerified(u) => Some(u.id),
+                    LoginError::Locked { user, .. } => Some(*user),
                     _ => identity::find_by_login(&self.users, name)
                         .await
                         .ok()
@@ -175,6 +168,50 @@ impl Accounts {
             self.audit.record(event, now).await;
         }
         outcome
+    }
+
+    /// The password check with the lockout around it: a locked account is refused
+    /// before its password is looked at; a wrong password counts towards a lock (and
+    /// the one that locks is told so at once); a right one ends the failure streak
+    /// only when no second factor is still to come, or someone with the password could
+    /// guess codes for ever.
+    async fn check_login(
+        &self,
+        name: &str,
+        password: Secret,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<AuthenticatedUser, LoginError> {
+        let user = login::find_account(&self.users, name).await?;
+        let id = user.as_ref().map(|u| u.id);
+        if let Some(id) = id {
+            if let Some(until) = self.store.lockouts.locked_until(id, now).await? {
+                return Err(LoginError::Locked { user: id, until });
+            }
+        }
+        let outcome = login::check_password(
+            &self.hasher,
+            user,
+            password,
+            self.config.accounts.require_verified_email,
+            now,
+        )
+        .await;
+        match (outcome, id) {
+            (Err(LoginError::InvalidCredentials), Some(id)) => {
+                match self.count_failure(id, origin).await? {
+                    Some(until) => Err(LoginError::Locked { user: id, until }),
+                    None => Err(LoginError::InvalidCredentials),
+                }
+            }
+            (Ok(who), _) => {
+                if !self.second_factors(who.user_id).await?.any() {
+                    self.count_success(who.user_id).await?;
+                }
+                Ok(who)
+            }
+            (outcome, _) => outcome,
+        }
     }
 
     /// The person whose username or email address is `login`, compared by their keys.

@@ -259,6 +259,9 @@ impl Accounts {
             .account_tokens
             .end_all_in(&mut tx, user.id, now)
             .await?;
+        // Whoever can read the person's mail may choose their password, so a lockout
+        // has nothing left to protect: it ends, and its failure streak with it.
+        let unlocked = self.store.lockouts.clear_in(&mut tx, user.id, now).await?;
         // The link went to this address and was followed: that proves it as a
         // verification link would (and the verification links just ended).
         let confirmed = !user.email_verified
@@ -270,6 +273,12 @@ impl Accounts {
             .from(origin)
             .with("sessions_ended", sessions);
         self.audit.record_in(&mut tx, event, now).await?;
+        if unlocked {
+            let event = Event::by_user(EventKind::AccountUnlocked, user.id)
+                .from(origin)
+                .with("by", "password_reset");
+            self.audit.record_in(&mut tx, event, now).await?;
+        }
         if confirmed {
             let event = Event::by_user(EventKind::EmailVerified, user.id)
                 .from(origin)

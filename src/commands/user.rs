@@ -218,6 +218,29 @@ pub async fn enable(config: &Config, username: &str) -> Result<(), CommandError>
     Ok(())
 }
 
+/// `portcullis user unlock`: lifts the lockout. Returns the person and whether they
+/// were locked.
+pub async fn user_unlock(config: &Config, username: &str) -> Result<(StoredUser, bool), CommandError> {
+    let (store, accounts) = open_accounts(config).await?;
+    let done = accounts.unlock_by_admin(username).await;
+    store.db.close().await;
+    Ok(done?)
+}
+
+/// `portcullis user unlock`, as the CLI runs it.
+pub async fn unlock(config: &Config, username: &str) -> Result<(), CommandError> {
+    let (user, was_locked) = user_unlock(config, username).await?;
+    if was_locked {
+        println!("unlocked {}; they may sign in again", user.username);
+    } else {
+        println!(
+            "{} was not locked; their count of failed sign-ins starts again",
+            user.username
+        );
+    }
+    Ok(())
+}
+
 fn sessions(n: u64) -> String {
     match n {
         1 => "1 session".to_owned(),

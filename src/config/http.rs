@@ -14,6 +14,8 @@ pub struct HttpSettings {
     /// Peers (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the real client.
     #[serde(deserialize_with = "cidrs")]
     pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding header those proxies write; the other one is never read.
+    pub client_ip_header: ClientIpHeader,
     /// How long a client may take to send a request's headers.
     #[serde(deserialize_with = "lifetime")]
     pub header_read_timeout: Duration,
@@ -25,6 +27,18 @@ pub struct HttpSettings {
     pub keep_alive_timeout: Duration,
     /// The most connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+}
+
+/// The header a trusted proxy names the client in. Only one is read: a proxy that
+/// writes one passes the other through as the client sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …`, what most proxies and load balancers write.
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {

@@ -25,10 +25,10 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 pub use self::{
     accounts::{AccountSettings, AuditSettings, MailSettings, Registration},
     database::DatabaseSettings,
-    http::HttpSettings,
+    http::{ClientIpHeader, HttpSettings},
     keys::KeySettings,
     log::{LogFormat, LogSettings},
-    security::SecuritySettings,
+    security::{RateLimit, RateLimitSettings, SecuritySettings},
     sessions::SessionSettings,
     tokens::TokenSettings,
     values::{DatabaseUrl, EncryptionKey, Issuer},

@@ -10,7 +10,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 
-use super::page::PageError;
+use super::{client_ip::ClientIp, page::PageError};
 use crate::{
     AppState,
     audit::Origin,
@@ -24,17 +24,21 @@ use crate::{
 };
 
 /// Where a request came from, for audit events and the account page's session list:
-/// the peer's address and the `User-Agent` header. Never refuses a request.
+/// the client's address (`ClientIp`: the peer, or whom a trusted proxy names) and the
+/// `User-Agent` header. Never refuses a request.
 pub(super) struct RequestOrigin(pub Origin);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let ip = match parts.extensions.get::<ClientIp>() {
+            Some(ClientIp(ip)) => Some(ip.to_string()),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string()),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -141,7 +145,7 @@ fn param<'a>(params: &'a RawParams, name: &str) -> Result<Option<&'a str>, OAuth
 
 /// `client_id:client_secret` from an HTTP Basic header, each form-urlencoded (RFC 6749
 /// section 2.3.1). `Ok(None)` when there is no Basic header.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ use crate::AppState;
 
 mod assets;
 mod browser;
+mod client_ip;
 mod error;
 mod extract;
 mod middleware;
@@ -35,14 +36,27 @@ async fn method_not_allowed() -> axum::response::Response {
 /// Every route of Portcullis, with its middleware, over `state`.
 pub fn build_router(state: AppState) -> Router {
     let https = state.config.issuer.is_https();
+    let limits = std::sync::Arc::new(middleware::rate_limit::RateLimits::new(
+        &state.config.security.rate_limits,
+    ));
+    let proxies = client_ip::Proxies::new(&state.config.http);
     let router = Router::new()
         .merge(protocol::router())
         .merge(browser::router(&state))
         .route(paths::STYLESHEET, get(assets::stylesheet))
         .fallback(page::not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the body limit (the body is read and bounded), before every handler.
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            middleware::rate_limit::limit,
+        ))
         .layer(axum::middleware::from_fn(
             middleware::body_limit::limit_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            proxies,
+            client_ip::attach,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())

@@ -28,6 +28,12 @@ pub enum Message {
     RegistrationAttempt { name: String, reset_link: String },
     /// The account was deleted.
     AccountDeleted { name: String },
+    /// The account was locked after failed sign-in attempts (the first lock of a run).
+    AccountLocked {
+        name: String,
+        locked_for: String,
+        reset_link: String,
+    },
 }
 
 /// A message rendered for sending.
@@ -58,6 +64,7 @@ mail_templates! {
     EmailChangeTxt, EmailChangeHtml, "mail/email_change_requested.txt", "mail/email_change_requested.html" { name: str, new_email: str };
     AttemptTxt, AttemptHtml, "mail/registration_attempt.txt", "mail/registration_attempt.html" { name: str, reset_link: str };
     DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
+    LockedTxt, LockedHtml, "mail/account_locked.txt", "mail/account_locked.html" { name: str, locked_for: str, reset_link: str };
 }
 
 impl Message {
@@ -119,6 +126,19 @@ impl Message {
                 DeletedTxt,
                 DeletedHtml { name }
             ),
+            Self::AccountLocked {
+                name,
+                locked_for,
+                reset_link,
+            } => both!(
+                format!("Your {service} account was locked after failed sign-ins"),
+                LockedTxt,
+                LockedHtml {
+                    name,
+                    locked_for,
+                    reset_link
+                }
+            ),
         })
     }
 }
@@ -154,6 +174,11 @@ mod tests {
             },
             Message::AccountDeleted {
                 name: hostile.into(),
+            },
+            Message::AccountLocked {
+                name: hostile.into(),
+                locked_for: "1 minute".into(),
+                reset_link: "https://id.example.com/reset-password".into(),
             },
         ];
         for m in messages {

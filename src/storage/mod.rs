@@ -27,6 +27,7 @@ pub mod codes;
 pub mod consents;
 pub mod grants;
 pub mod keys;
+pub mod lockout;
 pub mod outbox;
 pub mod sessions;
 pub mod users;
@@ -39,6 +40,7 @@ pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
 pub use consents::{ConsentStore, UserConsent};
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
+pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use sessions::{SessionInfo, SessionMeta, SessionStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
@@ -251,6 +253,7 @@ pub struct Store {
     pub account_tokens: AccountTokenStore,
     pub audit: AuditStore,
     pub outbox: OutboxStore,
+    pub lockouts: LockoutStore,
 }
 
 impl Store {
@@ -267,6 +270,7 @@ impl Store {
             account_tokens: AccountTokenStore::new(db.clone()),
             audit: AuditStore::new(db.clone()),
             outbox: OutboxStore::new(db.clone()),
+            lockouts: LockoutStore::new(db.clone()),
             db,
         }
     }

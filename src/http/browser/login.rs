@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -27,6 +27,8 @@ pub(super) struct LoginPage {
     pub client_name: Option<String>,
     pub login: String,
     pub error: Option<&'static str>,
+    /// The account is locked for about this long ("3 minutes"): said instead of `error`.
+    pub locked_for: Option<String>,
     /// Whether to offer "Create an account" (`accounts.registration = "open"`).
     pub registration_open: bool,
 }
@@ -74,6 +76,7 @@ pub(super) async fn login_page(
         client_name,
         login,
         error: None,
+        locked_for: None,
         registration_open: registration_open(&state),
     };
     Ok(render(StatusCode::OK, &page))
@@ -100,6 +103,7 @@ pub(super) async fn login_submit(
             client_name: client_name.clone(),
             login: form.login.clone(),
             error: Some(error),
+            locked_for: None,
             registration_open: registration_open(&state),
         };
         render(status, &page)
@@ -135,6 +139,24 @@ pub(super) async fn login_submit(
                 "This account is disabled. Contact your administrator.",
                 csrf::token(&session).await?,
             ));
+        }
+        Err(LoginError::Locked { until, .. }) => {
+            // The same answer whatever the password was: it was not looked at.
+            let wait = (until - state.clock.now()).max(1);
+            let page = LoginPage {
+                csrf: csrf::token(&session).await?,
+                request: form.request.clone(),
+                client_name: client_name.clone(),
+                login: form.login.clone(),
+                error: None,
+                locked_for: Some(crate::accounts::lockout::minutes_words(wait)),
+                registration_open: registration_open(&state),
+            };
+            let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return Ok(response);
         }
         Err(LoginError::EmailNotVerified(user)) => {
             // The password was right: this browser may ask for a new link for this
