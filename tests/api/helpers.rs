@@ -124,9 +124,26 @@ impl TestApp {
         } else {
             format!("{overlay}\n[mail]\n{outbox_line}")
         };
+        // Two hashing slots, into the overlay's [security] table or a new one.
+        let hashing = "password_hash_concurrency = 2\n";
+        let overlay = if overlay.contains("[security]\n") {
+            overlay.replacen("[security]\n", &format!("[security]\n{hashing}"), 1)
+        } else {
+            format!("{overlay}\n[security]\n{hashing}")
+        };
+        // Every test comes from 127.0.0.1: the rate limits are out of the way unless a
+        // test sets its own (tests/api/rate_limits.rs).
+        let overlay = if overlay.contains("[security.rate_limits]") {
+            overlay
+        } else {
+            format!(
+                "{overlay}\n[security.rate_limits]\nsign_in = \"1000/s\"\n\
+                 second_factor = \"1000/s\"\naccount_mail = \"1000/s\"\n\
+                 token_per_ip = \"1000/s\"\ntoken_per_client = \"1000/s\"\n"
+            )
+        };
         let toml = format!(
-            "issuer = \"{base}\"\nbind = \"{addr}\"\ndatabase_url = \"{database_url}\"\n{overlay}\n\
-             [security]\npassword_hash_concurrency = 2\n"
+            "issuer = \"{base}\"\nbind = \"{addr}\"\ndatabase_url = \"{database_url}\"\n{overlay}\n"
         );
         let config = Config::from_toml(&toml).expect("test config");
         let clock = Clock::test();

@@ -15,6 +15,7 @@ mod flow;
 mod health;
 mod keys;
 mod limits;
+mod lockout;
 mod mail;
 mod mailbox;
 mod register;
