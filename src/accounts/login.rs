@@ -59,7 +59,10 @@ pub async fn login(
 
 /// The account a sign-in names by username or email address, if it may sign in at
 /// all: a deleted account's tombstone keeps its username but never signs in.
-pub async fn find_account(users: &UserStore, login: &str) -> Result<Option<StoredUser>, StorageError> {
+pub async fn find_account(
+    users: &UserStore,
+    login: &str,
+) -> Result<Option<StoredUser>, StorageError> {
     let login = login.trim();
     if login.is_empty() || login.len() > 254 {
         return Ok(None);

@@ -220,7 +220,10 @@ pub async fn enable(config: &Config, username: &str) -> Result<(), CommandError>
 
 /// `portcullis user unlock`: lifts the lockout. Returns the person and whether they
 /// were locked.
-pub async fn user_unlock(config: &Config, username: &str) -> Result<(StoredUser, bool), CommandError> {
+pub async fn user_unlock(
+    config: &Config,
+    username: &str,
+) -> Result<(StoredUser, bool), CommandError> {
     let (store, accounts) = open_accounts(config).await?;
     let done = accounts.unlock_by_admin(username).await;
     store.db.close().await;

@@ -57,3 +57,47 @@ fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ClientIpHeader, Config};
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn trusted_proxies_come_from_the_environment_as_a_toml_list() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "PORTCULLIS_HTTP__TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]"#,
+            );
+            jail.set_env("PORTCULLIS_HTTP__CLIENT_IP_HEADER", "forwarded");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let got: Vec<String> = c
+                .http
+                .trusted_proxies
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            assert_eq!(got, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1/32"]);
+            assert_eq!(c.http.client_ip_header, ClientIpHeader::Forwarded);
+            jail.set_env("PORTCULLIS_HTTP__TRUSTED_PROXIES", r#"["everywhere"]"#);
+            let e = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains("http.trusted_proxies") && e.contains("everywhere"),
+                "{e}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn by_default_no_proxy_is_trusted_and_x_forwarded_for_is_the_header() {
+        let c = Config::from_toml("").expect("defaults");
+        assert!(c.http.trusted_proxies.is_empty());
+        assert_eq!(c.http.client_ip_header, ClientIpHeader::XForwardedFor);
+        assert!(Config::from_toml("[http]\nclient_ip_header = \"x-real-ip\"").is_err());
+    }
+}

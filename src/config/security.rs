@@ -145,7 +145,14 @@ mod tests {
     #[test]
     fn a_rate_that_is_not_one_is_refused() {
         for bad in [
-            "", "10", "0/min", "10/day", "-1/min", "10/min, 20", "10/min, burst 0", "x/min",
+            "",
+            "10",
+            "0/min",
+            "10/day",
+            "-1/min",
+            "10/min, 20",
+            "10/min, burst 0",
+            "x/min",
             "10/min burst 20",
         ] {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");

@@ -57,9 +57,11 @@ impl Proxies {
             return peer;
         }
         let hops = match self.header {
-            ClientIpHeader::XForwardedFor => {
-                hops(headers, &header::HeaderName::from_static("x-forwarded-for"), xff_hop)
-            }
+            ClientIpHeader::XForwardedFor => hops(
+                headers,
+                &header::HeaderName::from_static("x-forwarded-for"),
+                xff_hop,
+            ),
             ClientIpHeader::Forwarded => hops(headers, &header::FORWARDED, forwarded_hop),
         };
         let Some(hops) = hops else {
@@ -126,7 +128,9 @@ fn xff_hop(entry: &str) -> Option<IpAddr> {
 fn forwarded_hop(element: &str) -> Option<IpAddr> {
     let value = split_outside_quotes(element, ';').find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim())
     })?;
     let value = match value.strip_prefix('"') {
         Some(rest) => rest.strip_suffix('"')?,
@@ -211,7 +215,10 @@ mod tests {
         let h = with("x-forwarded-for", &["1.1.1.1, 203.0.113.9, 10.0.0.2"]);
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("203.0.113.9"));
         // Split over several header lines, with ports.
-        let h = with("x-forwarded-for", &["1.1.1.1", "203.0.113.9:4711", "10.0.0.2"]);
+        let h = with(
+            "x-forwarded-for",
+            &["1.1.1.1", "203.0.113.9:4711", "10.0.0.2"],
+        );
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("203.0.113.9"));
         let h = with("x-forwarded-for", &["[2001:db8::7]:80, 10.0.0.2"]);
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("2001:db8::7"));
@@ -220,7 +227,13 @@ mod tests {
     #[test]
     fn garbage_where_the_client_should_be_is_ignored() {
         let p = proxies(&["10.0.0.0/8"], XFF);
-        for bad in ["nonsense", "", "1.2.3.4.5", "unknown", "203.0.113.9 junk, 10.0.0.2"] {
+        for bad in [
+            "nonsense",
+            "",
+            "1.2.3.4.5",
+            "unknown",
+            "203.0.113.9 junk, 10.0.0.2",
+        ] {
             let h = with("x-forwarded-for", &[bad]);
             assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.0.0.1"), "{bad}");
         }
@@ -253,7 +266,13 @@ mod tests {
             let h = with("forwarded", &[value]);
             assert_eq!(p.client(ip("10.0.0.1"), &h), ip(want), "{value}");
         }
-        for bad in ["for=unknown", "for=_hidden", "proto=https", "for=\"[::1\"", "for="] {
+        for bad in [
+            "for=unknown",
+            "for=_hidden",
+            "proto=https",
+            "for=\"[::1\"",
+            "for=",
+        ] {
             let h = with("forwarded", &[bad]);
             assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.0.0.1"), "{bad}");
         }

@@ -145,7 +145,9 @@ fn param<'a>(params: &'a RawParams, name: &str) -> Result<Option<&'a str>, OAuth
 
 /// `client_id:client_secret` from an HTTP Basic header, each form-urlencoded (RFC 6749
 /// section 2.3.1). `Ok(None)` when there is no Basic header.
-pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(super) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -86,7 +86,13 @@ impl LockoutStore {
 
     /// Inside `tx`, after `count_failure_in` reached the threshold: locks `user_id`
     /// until `until`, starts the failure count again and counts the lock.
-    pub async fn lock_in(&self, tx: &mut WriteTx, user_id: Uuid, until: i64, now: i64) -> Result<()> {
+    pub async fn lock_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: Uuid,
+        until: i64,
+        now: i64,
+    ) -> Result<()> {
         on_tx!(tx, |conn| {
             sqlx::query(
                 "UPDATE account_lockouts SET failures = 0, locks = locks + 1, \

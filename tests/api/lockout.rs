@@ -180,7 +180,10 @@ async fn the_owner_is_mailed_the_first_time_only(app: TestApp) {
         .iter()
         .filter(|m| m.subject.contains(LOCKED_SUBJECT))
         .count();
-    assert_eq!(locked, 1, "a re-lock within the streak sends no second mail");
+    assert_eq!(
+        locked, 1,
+        "a re-lock within the streak sends no second mail"
+    );
 }
 
 async fn a_password_reset_lifts_the_lock(app: TestApp) {
@@ -245,13 +248,22 @@ async fn wrong_second_factor_codes_count_towards_the_same_lock(app: TestApp) {
         assert_eq!(attempt(&app, "ada", WRONG).await.0, StatusCode::BAD_REQUEST);
     }
     for _ in 0..2 {
-        let locked = accounts.count_failure(ada.id, &origin()).await.expect("count");
+        let locked = accounts
+            .count_failure(ada.id, &origin())
+            .await
+            .expect("count");
         assert_eq!(locked, None);
     }
-    let until = accounts.count_failure(ada.id, &origin()).await.expect("count");
+    let until = accounts
+        .count_failure(ada.id, &origin())
+        .await
+        .expect("count");
     assert_eq!(until, Some(app.state.clock.now() + 60));
     // Locked: further failures do not count and say until when.
-    let again = accounts.count_failure(ada.id, &origin()).await.expect("count");
+    let again = accounts
+        .count_failure(ada.id, &origin())
+        .await
+        .expect("count");
     assert_eq!(again, until);
     assert!(!signs_in(&app).await);
     assert_eq!(events(&app, ada.id, "account_locked").await, 1);
@@ -284,7 +296,10 @@ async fn parallel_wrong_passwords_are_each_counted_once(app: TestApp) {
     for a in attempts {
         let outcome = a.await.expect("joined");
         assert!(
-            matches!(outcome, Err(portcullis::accounts::LoginError::InvalidCredentials)),
+            matches!(
+                outcome,
+                Err(portcullis::accounts::LoginError::InvalidCredentials)
+            ),
             "{outcome:?}"
         );
     }
@@ -296,7 +311,10 @@ async fn parallel_wrong_passwords_are_each_counted_once(app: TestApp) {
         .login("ada", Secret::new(WRONG), &origin(), None)
         .await;
     assert!(
-        matches!(outcome, Err(portcullis::accounts::LoginError::Locked { .. })),
+        matches!(
+            outcome,
+            Err(portcullis::accounts::LoginError::Locked { .. })
+        ),
         "{outcome:?}"
     );
     assert_eq!(events(&app, ada.id, "account_locked").await, 1);

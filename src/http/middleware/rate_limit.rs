@@ -239,7 +239,8 @@ pub(crate) async fn limit(
                     return machine_refused(wait, "for this client");
                 }
             }
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
     }
 }
