@@ -184,10 +184,10 @@ impl Accounts {
     ) -> Result<AuthenticatedUser, LoginError> {
         let user = login::find_account(&self.users, name).await?;
         let id = user.as_ref().map(|u| u.id);
-        if let Some(id) = id {
-            if let Some(until) = self.store.lockouts.locked_until(id, now).await? {
-                return Err(LoginError::Locked { user: id, until });
-            }
+        if let Some(id) = id
+            && let Some(until) = self.store.lockouts.locked_until(id, now).await?
+        {
+            return Err(LoginError::Locked { user: id, until });
         }
         let outcome = login::check_password(
             &self.hasher,
