@@ -142,6 +142,49 @@ mod tests {
         );
     }
 
+    fn error_of(toml: &str) -> String {
+        crate::config::Config::from_toml(toml)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_defaults_lock_after_five_for_at_most_an_hour_and_limit_sign_in() {
+        let c = crate::config::Config::from_toml("").expect("defaults");
+        assert_eq!(c.security.lockout_threshold, 5);
+        assert_eq!(c.security.lockout_max, Duration::from_secs(3600));
+        let sign_in = c.security.rate_limits.sign_in;
+        assert_eq!((sign_in.count, sign_in.burst), (nz(10), nz(20)));
+        assert_eq!(sign_in.period, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_lockout_and_rate_settings_name_themselves() {
+        assert_eq!(
+            error_of("[security]\nlockout_threshold = 0"),
+            "invalid setting `security.lockout_threshold`: must be from 1 to 100"
+        );
+        assert_eq!(
+            error_of("[security]\nlockout_max = \"30s\""),
+            "invalid setting `security.lockout_max`: must be from 1m to 24h"
+        );
+        assert_eq!(
+            error_of("[security]\nlockout_max = \"2d\""),
+            "invalid setting `security.lockout_max`: must be from 1m to 24h"
+        );
+        let e = error_of("[security.rate_limits]\nsign_in = \"lots\"");
+        assert!(
+            e.starts_with("invalid setting `security.rate_limits.sign_in`"),
+            "{e}"
+        );
+        let e = error_of("[security.rate_limits]\nlogin = \"1/s\"");
+        assert!(
+            e.contains("login"),
+            "an unknown limit is refused by name: {e}"
+        );
+    }
+
     #[test]
     fn a_rate_that_is_not_one_is_refused() {
         for bad in [

@@ -47,6 +47,7 @@ both_backends!(
     the_owner_is_mailed_the_first_time_only,
     a_password_reset_lifts_the_lock,
     an_admin_unlock_lifts_the_lock,
+    the_unlock_command_says_what_it_did,
     wrong_second_factor_codes_count_towards_the_same_lock,
     an_unknown_username_is_never_locked,
 );
@@ -324,4 +325,42 @@ async fn parallel_wrong_passwords_are_each_counted_once(app: TestApp) {
         "{outcome:?}"
     );
     assert_eq!(events(&app, ada.id, "account_locked").await, 1);
+}
+
+/// `portcullis <args>` over the app's database; exit code, stdout, stderr.
+async fn portcullis(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", &app.database_url)
+        .env("PORTCULLIS_ISSUER", &app.base)
+        .env("RUST_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output().expect("run portcullis"))
+        .await
+        .expect("join");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn the_unlock_command_says_what_it_did(app: TestApp) {
+    app.add_user("ada").await;
+    lock(&app).await;
+    let (code, stdout, stderr) = portcullis(&app, &["user", "unlock", "--username", "ada"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "unlocked ada; they may sign in again");
+    assert!(signs_in(&app).await);
+    let (code, stdout, _) = portcullis(&app, &["user", "unlock", "--username", "ada"]).await;
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("was not locked"), "{stdout}");
+    let (code, stdout, stderr) =
+        portcullis(&app, &["user", "unlock", "--username", "nobody"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("no account has the username `nobody`"),
+        "{stderr}"
+    );
 }
