@@ -145,7 +145,12 @@ impl RateLimits {
             + self.token_per_client.len()
     }
 
+    /// What a request is counted against: only POSTs, so neither a page view nor a
+    /// CORS preflight spends anyone's budget.
     fn counted(&self, method: &Method, path: &str) -> Option<Counted<'_>> {
+        if method != Method::POST {
+            return None;
+        }
         let endpoint = match path {
             paths::TOKEN => Some(Endpoint::Token),
             paths::REVOKE => Some(Endpoint::Revoke),
@@ -154,9 +159,6 @@ impl RateLimits {
         };
         if let Some(endpoint) = endpoint {
             return Some(Counted::Machine(endpoint));
-        }
-        if method != Method::POST {
-            return None;
         }
         let limiter = if path == paths::LOGIN {
             &self.sign_in
@@ -348,5 +350,6 @@ mod tests {
         assert!(!counted(Method::POST, "/reset-passwordx"));
         assert!(!counted(Method::POST, "/consent"));
         assert!(!counted(Method::GET, "/userinfo"));
+        assert!(!counted(Method::OPTIONS, "/token"), "a CORS preflight");
     }
 }
