@@ -35,6 +35,7 @@ async fn method_not_allowed() -> axum::response::Response {
 /// Every route of Portcullis, with its middleware, over `state`.
 pub fn build_router(state: AppState) -> Router {
     let https = state.config.issuer.is_https();
+    let request_timeout = state.config.http.request_timeout;
     let router = Router::new()
         .merge(protocol::router())
         .merge(browser::router(&state))
@@ -43,6 +44,10 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(
             middleware::body_limit::limit_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            middleware::timeout::limit_time,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())

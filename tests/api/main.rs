@@ -8,6 +8,7 @@ mod audit;
 mod browser;
 mod cli;
 mod cli_users;
+mod connection_limits;
 mod connections;
 mod discovery;
 mod endpoints;

@@ -1,5 +1,5 @@
-//! Middleware shared by every route: security headers, request tracing, and the body
-//! limit (`body_limit`).
+//! Middleware shared by every route: security headers, request tracing, the body
+//! limit (`body_limit`), and the request timeout (`timeout`).
 
 use axum::{
     extract::Request,
@@ -13,6 +13,7 @@ use tower_http::{
 };
 
 pub(super) mod body_limit;
+pub(super) mod timeout;
 
 /// The page policy: no inline script or style, nothing framed, nothing leaked in the
 /// Referer. `form-action` is left open on purpose: Chromium applies it to the redirect
