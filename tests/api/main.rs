@@ -24,6 +24,7 @@ mod review_endpoints;
 mod review_flow;
 mod review_input;
 mod rp;
+mod session_abuse;
 mod smtp_receiver;
 mod store;
 mod token;

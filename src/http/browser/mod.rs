@@ -23,19 +23,32 @@ mod second_factor;
 mod session;
 mod verify;
 
-/// The cookie that carries the browser session id.
-pub(super) const SESSION_COOKIE: &str = "portcullis_session";
+/// The cookie that carries the browser session id, over http.
+const SESSION_COOKIE: &str = "portcullis_session";
+/// The same under https: the `__Host-` prefix makes browsers insist on Secure, Path=/
+/// and no Domain, so no other host under our domain can set or shadow it.
+const HOST_SESSION_COOKIE: &str = "__Host-portcullis_session";
 
 /// The browser routes, behind the session layer: cookies HttpOnly, SameSite=Lax (the
 /// authorization request arrives as a top-level cross-site GET), Secure under https.
+/// What is kept, and for how long, is `session::DbSessions`'s business.
 pub(super) fn router(state: &AppState) -> Router<AppState> {
+    let https = state.config.issuer.is_https();
     let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
-    let store = session::DbSessions::new(state.store.sessions.clone(), state.clock.clone());
+    let store = session::DbSessions::new(
+        state.store.sessions.clone(),
+        state.clock.clone(),
+        &state.config.sessions,
+    );
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(if https {
+            HOST_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.issuer.is_https())
+        .with_secure(https)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(ttl));
     Router::new()
@@ -61,5 +74,9 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .merge(account::routes())
         .merge(second_factor::routes())
         .merge(passkeys::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CookieSettings::new(https),
+            csrf::layer,
+        ))
         .layer(sessions)
 }
