@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use portcullis::storage::SessionMeta;
 use reqwest::StatusCode;
 
 use crate::{
@@ -21,6 +22,8 @@ both_backends!(
     a_pending_sign_in_is_small_and_expires_after_its_short_life,
     many_pending_sign_ins_with_long_parameters_stay_within_the_cap,
     a_sign_out_is_not_undone_by_requests_that_loaded_the_session_before,
+    the_store_never_writes_back_a_deleted_session,
+    the_store_never_moves_an_ended_session_on,
 );
 
 async fn rows(app: &TestApp) -> i64 {
@@ -380,4 +383,73 @@ async fn under_an_https_issuer_the_cookies_are_host_prefixed() {
         assert!(cookie.contains("HttpOnly"), "{cookie}");
     }
     assert!(set_cookie(&r, "portcullis_session").is_none());
+}
+
+async fn the_store_never_writes_back_a_deleted_session(app: TestApp) {
+    let store = &app.state.store.sessions;
+    let now = app.clock.now();
+    let meta = SessionMeta {
+        last_seen_at: now,
+        ..SessionMeta::default()
+    };
+    assert!(
+        store
+            .create("one", b"{}", now + 600, &meta)
+            .await
+            .expect("create")
+    );
+    assert!(
+        !store
+            .create("one", b"{}", now + 600, &meta)
+            .await
+            .expect("create"),
+        "id taken"
+    );
+    assert!(
+        store
+            .save("one", b"{\"a\":1}", now + 600, &meta)
+            .await
+            .expect("save")
+    );
+    store.delete("one").await.expect("delete");
+    assert!(
+        !store
+            .save("one", b"{\"a\":2}", now + 600, &meta)
+            .await
+            .expect("save"),
+        "a save after the delete reports it wrote nothing"
+    );
+    assert_eq!(store.load("one", now).await.expect("load"), None);
+    assert_eq!(rows(&app).await, 0);
+}
+
+async fn the_store_never_moves_an_ended_session_on(app: TestApp) {
+    let store = &app.state.store.sessions;
+    let now = app.clock.now();
+    let meta = SessionMeta {
+        last_seen_at: now,
+        ..SessionMeta::default()
+    };
+    assert!(
+        store
+            .create("short", b"{}", now + 10, &meta)
+            .await
+            .expect("create")
+    );
+    // Touched while live: moved on.
+    store
+        .touch("short", now + 100, now + 5)
+        .await
+        .expect("touch");
+    assert!(store.load("short", now + 50).await.expect("load").is_some());
+    // Touched once expired: stays expired.
+    store
+        .touch("short", now + 1000, now + 200)
+        .await
+        .expect("touch");
+    assert_eq!(store.load("short", now + 200).await.expect("load"), None);
+    // Touching a deleted one creates nothing.
+    store.delete("short").await.expect("delete");
+    store.touch("short", now + 1000, now).await.expect("touch");
+    assert_eq!(rows(&app).await, 0);
 }
