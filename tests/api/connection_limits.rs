@@ -195,3 +195,13 @@ async fn past_max_connections_a_connection_waits_and_is_served_when_one_closes()
     fourth.write_all(HEALTHZ.as_bytes()).await.expect("write");
     assert!(one_answer(&mut fourth).await.starts_with("HTTP/1.1 200 "));
 }
+
+#[test]
+fn a_cap_of_no_connections_is_refused_at_start() {
+    let e = portcullis::config::Config::from_toml("[http]\nmax_connections = 0\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("http.max_connections"), "{e}");
+    assert!(e.contains("at least 1"), "{e}");
+}
