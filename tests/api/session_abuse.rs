@@ -22,6 +22,7 @@ both_backends!(
     a_pending_sign_in_is_small_and_expires_after_its_short_life,
     many_pending_sign_ins_with_long_parameters_stay_within_the_cap,
     a_sign_out_is_not_undone_by_requests_that_loaded_the_session_before,
+    a_sign_in_with_a_huge_user_agent_keeps_a_small_record,
     the_store_never_writes_back_a_deleted_session,
     the_store_never_moves_an_ended_session_on,
 );
@@ -452,4 +453,45 @@ async fn the_store_never_moves_an_ended_session_on(app: TestApp) {
     store.delete("short").await.expect("delete");
     store.touch("short", now + 1000, now).await.expect("touch");
     assert_eq!(rows(&app).await, 0);
+}
+
+async fn a_sign_in_with_a_huge_user_agent_keeps_a_small_record(app: TestApp) {
+    app.add_user("ada").await;
+    let huge = format!("Mozilla/5.0 {}", "x".repeat(50_000));
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent(huge)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    let csrf = hidden(&html, "csrf").expect("csrf");
+    let r = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (id, _) = set_cookie(&r, "portcullis_session").expect("a session");
+    let (size, _) = app
+        .state
+        .store
+        .sessions
+        .size_and_expiry(&id)
+        .await
+        .expect("query")
+        .expect("the row");
+    assert!(size < 2048, "the record takes {size} bytes");
 }

@@ -135,12 +135,8 @@ pub(super) async fn sign_in(
     origin: &Origin,
 ) -> Result<(), PageError> {
     session.cycle_id().await.map_err(session_failed)?;
-    let device = super::session::Device {
-        user_agent: origin.user_agent.clone(),
-        ip: origin.ip.clone(),
-    };
     session
-        .insert(DEVICE, device)
+        .insert(DEVICE, super::session::Device::of(origin))
         .await
         .map_err(session_failed)?;
     session.insert(AUTH, who).await.map_err(session_failed)

@@ -18,7 +18,7 @@ use tower_sessions::{
 };
 
 use crate::{
-    accounts::AuthenticatedUser, clock::Clock, config::SessionSettings, storage,
+    accounts::AuthenticatedUser, audit::Origin, clock::Clock, config::SessionSettings, storage,
     storage::SessionMeta,
 };
 
@@ -37,6 +37,24 @@ pub(super) const DEVICE: &str = "device";
 pub(super) struct Device {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+}
+
+/// The longest user agent kept with a session: enough to tell browsers apart, and a
+/// header of many kilobytes cannot bloat the record (or push it over its limit).
+const USER_AGENT_MAX: usize = 256;
+
+impl Device {
+    pub(super) fn of(origin: &Origin) -> Self {
+        Self {
+            user_agent: origin.user_agent.as_ref().map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(USER_AGENT_MAX)
+                    .collect()
+            }),
+            ip: origin.ip.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
