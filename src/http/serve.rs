@@ -16,7 +16,7 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 use axum::{Extension, Router, extract::ConnectInfo};
 use hyper::server::conn::http1;
 use hyper_util::{
-    rt::{TokioIo, TokioTimer},
+    rt::TokioIo,
     server::graceful::{GracefulShutdown, Watcher},
     service::TowerToHyperService,
 };
@@ -52,10 +52,8 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     // hyper's own header-read timer would also close a keep-alive connection once it
     // has been idle for the header timeout, so the two could not differ: the watchdog
-    // keeps both instead. The timer is still given, for anything else that needs one.
-    http.half_close(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(None);
+    // keeps both instead.
+    http.half_close(true).header_read_timeout(None);
     // A cap on connections, not on the kernel's queue: past it we stop accepting, so a
     // client's connection waits, already open, in the listen backlog until one closes.
     let slots = Arc::new(Semaphore::new(limits.max_connections));
