@@ -23,6 +23,7 @@ both_backends!(
     many_pending_sign_ins_with_long_parameters_stay_within_the_cap,
     a_sign_out_is_not_undone_by_requests_that_loaded_the_session_before,
     a_sign_in_with_a_huge_user_agent_keeps_a_small_record,
+    a_sign_in_and_a_password_change_each_give_the_session_a_new_id,
     the_store_never_writes_back_a_deleted_session,
     the_store_never_moves_an_ended_session_on,
 );
@@ -494,4 +495,57 @@ async fn a_sign_in_with_a_huge_user_agent_keeps_a_small_record(app: TestApp) {
         .expect("query")
         .expect("the row");
     assert!(size < 2048, "the record takes {size} bytes");
+}
+
+async fn a_sign_in_and_a_password_change_each_give_the_session_a_new_id(app: TestApp) {
+    let (client, _) = app.add_client(web_app(CALLBACK)).await;
+    app.add_user("ada").await;
+    // A session before sign-in (a pending request), then the sign-in.
+    let r = app.get(&authorize_path(&client.client_id, "s")).await;
+    let (before, _) = set_cookie(&r, "portcullis_session").expect("a session");
+    let login = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let html = app.get(&login).await.text().await.expect("html");
+    let csrf = hidden(&html, "csrf").expect("csrf");
+    let request = hidden(&html, "request").expect("request");
+    let r = app
+        .post_form(
+            "/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("request", request.as_str()),
+                ("login", "ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (signed_in_id, _) = set_cookie(&r, "portcullis_session").expect("a new cookie");
+    assert_ne!(signed_in_id, before, "no session fixation at sign-in");
+    let store = &app.state.store.sessions;
+    assert_eq!(store.size_and_expiry(&before).await.expect("query"), None);
+    // A password change, a privilege change too.
+    let html = app.get("/account").await.text().await.expect("html");
+    let csrf = hidden(&html, "csrf").expect("csrf");
+    let r = app
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", "plum orchard lantern 1987"),
+                ("confirm_password", "plum orchard lantern 1987"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (changed_id, _) = set_cookie(&r, "portcullis_session").expect("a new cookie");
+    assert_ne!(changed_id, signed_in_id);
+    assert_eq!(
+        store.size_and_expiry(&signed_in_id).await.expect("query"),
+        None
+    );
+    assert!(signed_in(&app).await, "still signed in, under the new id");
 }

@@ -199,3 +199,38 @@ impl SessionStore for DbSessions {
         self.store.delete(&id.to_string()).await.map_err(backend)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Lifetimes = Lifetimes {
+        idle: 3600,
+        absolute: 7 * 86400,
+        anonymous: 1800,
+    };
+
+    #[test]
+    fn a_session_no_one_signed_in_to_lives_the_short_lifetime() {
+        assert_eq!(L.expiry(None, 1000), 2800);
+    }
+
+    #[test]
+    fn a_signed_in_session_lives_its_idle_time_from_its_last_use() {
+        assert_eq!(L.expiry(Some(0), 1000), 4600);
+    }
+
+    #[test]
+    fn a_signed_in_session_never_outlives_its_absolute_lifetime() {
+        let end = 7 * 86400;
+        assert_eq!(L.expiry(Some(0), end - 60), end);
+        // Past it, the expiry is in the past: `load` treats the session as over.
+        assert_eq!(L.expiry(Some(0), end + 1), end);
+    }
+
+    #[test]
+    fn lifetimes_at_the_ends_of_time_do_not_overflow() {
+        assert_eq!(L.expiry(Some(i64::MAX), i64::MAX), i64::MAX);
+        assert_eq!(L.expiry(None, i64::MAX), i64::MAX);
+    }
+}
