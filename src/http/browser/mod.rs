@@ -34,11 +34,16 @@ const HOST_SESSION_COOKIE: &str = "__Host-portcullis_session";
 /// What is kept, and for how long, is `session::DbSessions`'s business.
 pub(super) fn router(state: &AppState) -> Router<AppState> {
     let https = state.config.issuer.is_https();
-    let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
+    // The cookie lasts as long as a session can; the row's own expiry decides sooner
+    // (`session::DbSessions`), and it is moved on by use without the cookie being re-sent.
+    let sessions_config = &state.config.sessions;
+    let cookie_life = Duration::seconds(crate::storage::secs(
+        sessions_config.ttl.max(sessions_config.absolute_ttl),
+    ));
     let store = session::DbSessions::new(
         state.store.sessions.clone(),
         state.clock.clone(),
-        &state.config.sessions,
+        sessions_config,
     );
     let sessions = SessionManagerLayer::new(store)
         .with_name(if https {
@@ -50,7 +55,7 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .with_same_site(SameSite::Lax)
         .with_secure(https)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(ttl));
+        .with_expiry(Expiry::OnInactivity(cookie_life));
     Router::new()
         .route(
             paths::AUTHORIZE,
