@@ -26,6 +26,7 @@ pub struct HttpSettings {
     #[serde(deserialize_with = "lifetime")]
     pub keep_alive_timeout: Duration,
     /// The most connections served at once; more wait in the kernel's accept queue.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
 }
 
@@ -39,6 +40,15 @@ pub enum ClientIpHeader {
     /// `Forwarded: for=client, for=proxy1` (RFC 7239).
     #[serde(rename = "forwarded")]
     Forwarded,
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(D::Error::custom(
+            "must be at least 1: with 0 no connection could be served",
+        )),
+        n => Ok(n),
+    }
 }
 
 fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {

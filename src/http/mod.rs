@@ -40,6 +40,7 @@ pub fn build_router(state: AppState) -> Router {
         &state.config.security.rate_limits,
     ));
     let proxies = client_ip::Proxies::new(&state.config.http);
+    let request_timeout = state.config.http.request_timeout;
     let router = Router::new()
         .merge(protocol::router())
         .merge(browser::router(&state))
@@ -57,6 +58,10 @@ pub fn build_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             proxies,
             client_ip::attach,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            middleware::timeout::limit_time,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())

@@ -4,8 +4,14 @@
 //! drops a connection whose client shut its write side after sending the request
 //! (`nc -N`, or `Connection: close` then `shutdown(SHUT_WR)`), and the request, though
 //! complete, never gets its answer (RFC 9112 section 9.6 lets the client close first).
+//!
+//! It is also where a connection's limits live (`[http]`): at most `max_connections` at
+//! once, and a watchdog per connection (`watch`) that closes it when its client is too
+//! slow to send a request's headers, or sits idle between requests too long. Only
+//! HTTP/1.1 is served; were HTTP/2 added, its limits (streams per connection, header
+//! list size, keep-alive pings) would be set here too.
 
-use std::{io, net::SocketAddr, time::Duration};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Extension, Router, extract::ConnectInfo};
 use hyper::server::conn::http1;
@@ -14,10 +20,15 @@ use hyper_util::{
     server::graceful::{GracefulShutdown, Watcher},
     service::TowerToHyperService,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use tower_layer::Layer;
 
-use crate::{AppState, app::StartError};
+use crate::{AppState, app::StartError, config::HttpSettings};
+
+mod watch;
 
 /// How long the requests in flight may take to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,19 +47,36 @@ pub async fn serve(
     state.spawn_purger();
     state.spawn_mail_worker()?;
     let db = state.store.db.clone();
+    let limits = Limits::from(&state.config.http);
     let app = super::build_router(state);
     let mut http = http1::Builder::new();
-    http.half_close(true);
+    // hyper's own header-read timer would also close a keep-alive connection once it
+    // has been idle for the header timeout, so the two could not differ: the watchdog
+    // keeps both instead.
+    http.half_close(true).header_read_timeout(None);
+    // A cap on connections, not on the kernel's queue: past it we stop accepting, so a
+    // client's connection waits, already open, in the listen backlog until one closes.
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; were it, nothing more could be served.
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             // Shutdown first: once it has begun, connections still queued are not taken.
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    spawn_connection(&http, &app, graceful.watcher(), stream, remote);
+                    let connection = Connection { stream, remote, slot, limits };
+                    spawn_connection(&http, &app, graceful.watcher(), connection);
                 }
                 Err(e) => accept_failed(&e).await,
             },
@@ -68,20 +96,59 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection on its own task, its requests carrying `ConnectInfo`.
-fn spawn_connection(
-    http: &http1::Builder,
-    app: &Router,
-    watcher: Watcher,
+/// What one connection is allowed, from `[http]`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    pub header_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl From<&HttpSettings> for Limits {
+    fn from(s: &HttpSettings) -> Self {
+        Self {
+            header_read_timeout: s.header_read_timeout,
+            keep_alive_timeout: s.keep_alive_timeout,
+            max_connections: s.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+        }
+    }
+}
+
+/// An accepted connection and the slot it holds until it closes.
+struct Connection {
     stream: TcpStream,
     remote: SocketAddr,
-) {
-    let service = TowerToHyperService::new(Extension(ConnectInfo(remote)).layer(app.clone()));
-    let connection = http.serve_connection(TokioIo::new(stream), service);
+    slot: OwnedSemaphorePermit,
+    limits: Limits,
+}
+
+/// Serves one connection on its own task, its requests carrying `ConnectInfo`, until
+/// it ends or its watchdog closes it.
+fn spawn_connection(http: &http1::Builder, app: &Router, watcher: Watcher, c: Connection) {
+    let Connection {
+        stream,
+        remote,
+        slot,
+        limits,
+    } = c;
+    let activity = watch::Activity::new();
+    let app = Extension(ConnectInfo(remote)).layer(app.clone());
+    let service = watch::InFlight::new(TowerToHyperService::new(app), activity.clone());
+    let io = TokioIo::new(watch::Watched::new(stream, activity.clone()));
+    let connection = http.serve_connection(io, service);
     tokio::spawn(async move {
-        if let Err(e) = watcher.watch(connection).await {
-            // A client that goes away mid-request, or sends garbage: theirs, not ours.
-            tracing::debug!(error = %e, %remote, "connection ended with an error");
+        let _slot = slot;
+        tokio::select! {
+            ended = watcher.watch(connection) => {
+                if let Err(e) = ended {
+                    // A client that goes away mid-request, or sends garbage: theirs.
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+            }
+            why = watch::expired(&activity, limits) => {
+                // Dropping the connection closes the socket; nothing is in flight.
+                tracing::debug!(%remote, reason = why, "connection closed");
+            }
         }
     });
 }

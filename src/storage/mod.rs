@@ -42,7 +42,7 @@ pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
-pub use sessions::{SessionInfo, SessionMeta, SessionStore};
+pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled

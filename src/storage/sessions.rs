@@ -29,6 +29,14 @@ pub struct SessionInfo {
     pub expires_at: i64,
 }
 
+/// A live session as loaded: its record, and the columns its lifetime follows from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedSession {
+    pub data: Vec<u8>,
+    pub signed_in_at: Option<i64>,
+    pub last_seen_at: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct SessionStore {
     db: Db,
@@ -152,18 +160,66 @@ impl SessionStore {
         Ok(n)
     }
 
-    /// The record, unless it has expired by `now`.
-    pub async fn load(&self, id: &str, now: i64) -> Result<Option<Vec<u8>>> {
-        let data = on_db!(&self.db, |pool| {
-            sqlx::query_scalar::<_, Vec<u8>>(
-                "SELECT data FROM browser_sessions WHERE id = $1 AND expires_at > $2",
+    /// The record and when its sign-in happened and it was last seen, unless it has
+    /// expired by `now`.
+    pub async fn load(&self, id: &str, now: i64) -> Result<Option<LoadedSession>> {
+        let row = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (Vec<u8>, Option<i64>, i64)>(
+                "SELECT data, signed_in_at, last_seen_at FROM browser_sessions \
+                 WHERE id = $1 AND expires_at > $2",
             )
             .bind(id)
             .bind(now)
             .fetch_optional(pool)
             .await
         })?;
-        Ok(data)
+        Ok(row.map(|(data, signed_in_at, last_seen_at)| LoadedSession {
+            data,
+            signed_in_at,
+            last_seen_at,
+        }))
+    }
+
+    /// Moves a live session's expiry to `expires_at` and marks it seen at `now`; one
+    /// that has ended or expired stays so.
+    pub async fn touch(&self, id: &str, expires_at: i64, now: i64) -> Result<()> {
+        on_write!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE browser_sessions SET expires_at = $2, last_seen_at = $3 \
+                 WHERE id = $1 AND expires_at > $3",
+            )
+            .bind(id)
+            .bind(expires_at)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// How many session rows there are, expired or not: what a visitor costs us.
+    pub async fn count(&self) -> Result<i64> {
+        let n = on_db!(&self.db, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM browser_sessions")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// The stored size of session `id`'s record and its expiry, for tests and operators.
+    pub async fn size_and_expiry(&self, id: &str) -> Result<Option<(i64, i64)>> {
+        let row = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (Vec<u8>, i64)>(
+                "SELECT data, expires_at FROM browser_sessions WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row
+            .map(|(data, expires_at)| (i64::try_from(data.len()).unwrap_or(i64::MAX), expires_at)))
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {

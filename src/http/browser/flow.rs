@@ -30,6 +30,9 @@ pub(super) const AUTH: &str = "auth";
 const HALF: &str = "half_signed_in";
 /// Sign-ins started in other tabs that we keep; older ones are dropped.
 const MAX_PENDING: usize = 8;
+/// What those may take in the session record at most (JSON bytes); older ones are
+/// dropped to keep under it. One request is at most about 9 KB (three 2 KB parameters).
+const MAX_PENDING_BYTES: usize = 16 * 1024;
 
 /// An authorization request waiting for the person.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,22 +57,25 @@ async fn pending_map(session: &Session) -> Result<HashMap<String, Pending>, Page
         .unwrap_or_default())
 }
 
-/// Keeps `request` in the session; returns its id.
+/// The id of the oldest pending request in `map` other than `keep`.
+fn oldest(map: &HashMap<String, Pending>, keep: &str) -> Option<String> {
+    map.iter()
+        .filter(|(k, _)| k.as_str() != keep)
+        .min_by_key(|(_, p)| p.request.received_at)
+        .map(|(k, _)| k.clone())
+}
+
+fn size_of(map: &HashMap<String, Pending>) -> usize {
+    serde_json::to_vec(map).map_or(usize::MAX, |v| v.len())
+}
+
+/// Keeps `request` in the session; returns its id. Older requests are let go to stay
+/// within `MAX_PENDING` and `MAX_PENDING_BYTES`, so a record cannot grow without end.
 pub(super) async fn remember(
     session: &Session,
     request: AuthorizationRequest,
 ) -> Result<String, PageError> {
     let mut map = pending_map(session).await?;
-    while map.len() >= MAX_PENDING {
-        let oldest = map
-            .iter()
-            .min_by_key(|(_, p)| p.request.received_at)
-            .map(|(k, _)| k.clone());
-        match oldest {
-            Some(k) => map.remove(&k),
-            None => break,
-        };
-    }
     let id = random::id();
     map.insert(
         id.clone(),
@@ -79,6 +85,12 @@ pub(super) async fn remember(
             consented: false,
         },
     );
+    while map.len() > MAX_PENDING || (map.len() > 1 && size_of(&map) > MAX_PENDING_BYTES) {
+        match oldest(&map, &id) {
+            Some(k) => map.remove(&k),
+            None => break,
+        };
+    }
     session.insert(PENDING, map).await.map_err(session_failed)?;
     Ok(id)
 }
@@ -123,12 +135,8 @@ pub(super) async fn sign_in(
     origin: &Origin,
 ) -> Result<(), PageError> {
     session.cycle_id().await.map_err(session_failed)?;
-    let device = super::session::Device {
-        user_agent: origin.user_agent.clone(),
-        ip: origin.ip.clone(),
-    };
     session
-        .insert(DEVICE, device)
+        .insert(DEVICE, super::session::Device::of(origin))
         .await
         .map_err(session_failed)?;
     session.insert(AUTH, who).await.map_err(session_failed)

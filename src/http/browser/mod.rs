@@ -23,21 +23,39 @@ mod second_factor;
 mod session;
 mod verify;
 
-/// The cookie that carries the browser session id.
-pub(super) const SESSION_COOKIE: &str = "portcullis_session";
+/// The cookie that carries the browser session id, over http.
+const SESSION_COOKIE: &str = "portcullis_session";
+/// The same under https: the `__Host-` prefix makes browsers insist on Secure, Path=/
+/// and no Domain, so no other host under our domain can set or shadow it.
+const HOST_SESSION_COOKIE: &str = "__Host-portcullis_session";
 
 /// The browser routes, behind the session layer: cookies HttpOnly, SameSite=Lax (the
 /// authorization request arrives as a top-level cross-site GET), Secure under https.
+/// What is kept, and for how long, is `session::DbSessions`'s business.
 pub(super) fn router(state: &AppState) -> Router<AppState> {
-    let ttl = Duration::seconds(crate::storage::secs(state.config.sessions.ttl));
-    let store = session::DbSessions::new(state.store.sessions.clone(), state.clock.clone());
+    let https = state.config.issuer.is_https();
+    // The cookie lasts as long as a session can; the row's own expiry decides sooner
+    // (`session::DbSessions`), and it is moved on by use without the cookie being re-sent.
+    let sessions_config = &state.config.sessions;
+    let cookie_life = Duration::seconds(crate::storage::secs(
+        sessions_config.ttl.max(sessions_config.absolute_ttl),
+    ));
+    let store = session::DbSessions::new(
+        state.store.sessions.clone(),
+        state.clock.clone(),
+        sessions_config,
+    );
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(if https {
+            HOST_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.issuer.is_https())
+        .with_secure(https)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(ttl));
+        .with_expiry(Expiry::OnInactivity(cookie_life));
     Router::new()
         .route(
             paths::AUTHORIZE,
@@ -61,5 +79,9 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .merge(account::routes())
         .merge(second_factor::routes())
         .merge(passkeys::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CookieSettings::new(https),
+            csrf::layer,
+        ))
         .layer(sessions)
 }

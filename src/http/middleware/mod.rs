@@ -1,5 +1,6 @@
 //! Middleware shared by every route: security headers, request tracing, the body
-//! limit (`body_limit`) and the rate limits (`rate_limit`).
+//! limit (`body_limit`), the rate limits (`rate_limit`) and the request timeout
+//! (`timeout`).
 
 use axum::{
     extract::Request,
@@ -14,6 +15,7 @@ use tower_http::{
 
 pub(super) mod body_limit;
 pub(super) mod rate_limit;
+pub(super) mod timeout;
 
 /// The page policy: no inline script or style, nothing framed, nothing leaked in the
 /// Referer. `form-action` is left open on purpose: Chromium applies it to the redirect
