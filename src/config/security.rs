@@ -28,6 +28,8 @@ pub struct SecuritySettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
+    /// `/authorize`, GET or POST: each may keep a pending sign-in for a visitor.
+    pub authorize: RateLimit,
     /// `POST /login`.
     pub sign_in: RateLimit,
     /// POSTs under `/login/` (the second factor and passkey sign-in).

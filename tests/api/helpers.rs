@@ -137,7 +137,7 @@ impl TestApp {
             overlay
         } else {
             format!(
-                "{overlay}\n[security.rate_limits]\nsign_in = \"1000/s\"\n\
+                "{overlay}\n[security.rate_limits]\nauthorize = \"1000/s\"\nsign_in = \"1000/s\"\n\
                  second_factor = \"1000/s\"\naccount_mail = \"1000/s\"\n\
                  token_per_ip = \"1000/s\"\ntoken_per_client = \"1000/s\"\n"
             )
@@ -148,9 +148,8 @@ impl TestApp {
         } else {
             format!("issuer = \"{base}\"\n")
         };
-        let toml = format!(
-            "{issuer}bind = \"{addr}\"\ndatabase_url = \"{database_url}\"\n{overlay}\n"
-        );
+        let toml =
+            format!("{issuer}bind = \"{addr}\"\ndatabase_url = \"{database_url}\"\n{overlay}\n");
         let config = Config::from_toml(&toml).expect("test config");
         let clock = Clock::test();
         let state = AppState::start_with_clock(config, clock.clone())

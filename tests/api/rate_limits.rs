@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, hidden};
+use crate::helpers::{Backend, PASSWORD, TestApp, hidden, web_app};
 
 /// Generous everywhere but where a test sets its own.
 fn limits(own: &str) -> String {
     let mut out = String::from("[security.rate_limits]\n");
     for (name, default) in [
+        ("authorize", "1000/s"),
         ("sign_in", "1000/s"),
         ("second_factor", "1000/s"),
         ("account_mail", "1000/s"),
@@ -87,6 +88,43 @@ async fn past_its_budget_sign_in_gets_the_429_page_before_any_password_is_checke
     for _ in 0..5 {
         assert_eq!(app.get("/login").await.status(), StatusCode::OK);
     }
+}
+
+/// Each cookieless authorization request may keep a pending sign-in: one address gets
+/// only so many, then the 429 page, so it cannot make us store without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_requests_past_their_budget_get_the_429_page_and_store_nothing() {
+    let app = spawn("authorize = \"3/min\"").await;
+    let (client, _) = app.add_client(web_app("http://localhost/cb")).await;
+    let path = format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb\
+         &scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256",
+        client.client_id
+    );
+    let rows = || async { app.state.store.sessions.count().await.expect("count") };
+    for _ in 0..3 {
+        let bare = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let r = bare.get(app.url(&path)).send().await.expect("request");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "to the sign-in page");
+    }
+    let before = rows().await;
+    assert_eq!(
+        before, 3,
+        "each cookieless request kept its pending sign-in"
+    );
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = bare.get(app.url(&path)).send().await.expect("request");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&r) >= 1);
+    assert!(r.text().await.expect("page").contains("Too many attempts"));
+    assert_eq!(rows().await, before, "a refused request stores nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,8 @@
 //! refused request costs no password hash, no database read and no session.
 //!
 //! Which requests are counted, and against what:
+//! - `/authorize` (GET or POST): `authorize`, as each may keep a pending sign-in for a
+//!   visitor without a session. A refusal is the 429 page.
 //! - `POST /login`: `sign_in`; POSTs under `/login/` (second factor, passkeys):
 //!   `second_factor`; POSTs of `/register`, `/reset-password*`, `/verify-email*`:
 //!   `account_mail`. A refusal is the 429 page.
@@ -71,6 +73,7 @@ enum Counted<'a> {
 /// Every limiter of one instance; built once per router.
 #[derive(Debug)]
 pub(crate) struct RateLimits {
+    authorize: DefaultKeyedRateLimiter<IpAddr>,
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     second_factor: DefaultKeyedRateLimiter<IpAddr>,
     account_mail: DefaultKeyedRateLimiter<IpAddr>,
@@ -101,6 +104,7 @@ fn key_of(ip: IpAddr) -> IpAddr {
 impl RateLimits {
     pub(crate) fn new(settings: &RateLimitSettings) -> Self {
         Self {
+            authorize: RateLimiter::keyed(quota(&settings.authorize)),
             sign_in: RateLimiter::keyed(quota(&settings.sign_in)),
             second_factor: RateLimiter::keyed(quota(&settings.second_factor)),
             account_mail: RateLimiter::keyed(quota(&settings.account_mail)),
@@ -123,11 +127,13 @@ impl RateLimits {
         {
             return;
         }
+        self.authorize.retain_recent();
         self.sign_in.retain_recent();
         self.second_factor.retain_recent();
         self.account_mail.retain_recent();
         self.token_per_ip.retain_recent();
         self.token_per_client.retain_recent();
+        self.authorize.shrink_to_fit();
         self.sign_in.shrink_to_fit();
         self.second_factor.shrink_to_fit();
         self.account_mail.shrink_to_fit();
@@ -138,16 +144,20 @@ impl RateLimits {
     /// How many keys are held now, over every limiter.
     #[cfg(test)]
     fn keys(&self) -> usize {
-        self.sign_in.len()
+        self.authorize.len()
+            + self.sign_in.len()
             + self.second_factor.len()
             + self.account_mail.len()
             + self.token_per_ip.len()
             + self.token_per_client.len()
     }
 
-    /// What a request is counted against: only POSTs, so neither a page view nor a
-    /// CORS preflight spends anyone's budget.
+    /// What a request is counted against: authorization requests, and otherwise only
+    /// POSTs, so neither a page view nor a CORS preflight spends anyone's budget.
     fn counted(&self, method: &Method, path: &str) -> Option<Counted<'_>> {
+        if path == paths::AUTHORIZE && (method == Method::GET || method == Method::POST) {
+            return Some(Counted::Person(&self.authorize));
+        }
         if method != Method::POST {
             return None;
         }
