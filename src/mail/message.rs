@@ -28,6 +28,8 @@ pub enum Message {
     RegistrationAttempt { name: String, reset_link: String },
     /// The account was deleted.
     AccountDeleted { name: String },
+    /// A passkey was added to the account; `passkey` is the name it was given.
+    PasskeyAdded { name: String, passkey: String },
 }
 
 /// A message rendered for sending.
@@ -58,6 +60,7 @@ mail_templates! {
     EmailChangeTxt, EmailChangeHtml, "mail/email_change_requested.txt", "mail/email_change_requested.html" { name: str, new_email: str };
     AttemptTxt, AttemptHtml, "mail/registration_attempt.txt", "mail/registration_attempt.html" { name: str, reset_link: str };
     DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
+    PasskeyTxt, PasskeyHtml, "mail/passkey_added.txt", "mail/passkey_added.html" { name: str, passkey: str };
 }
 
 impl Message {
@@ -118,6 +121,11 @@ impl Message {
                 format!("Your {service} account was deleted"),
                 DeletedTxt,
                 DeletedHtml { name }
+            ),
+            Self::PasskeyAdded { name, passkey } => both!(
+                format!("A passkey was added to your {service} account"),
+                PasskeyTxt,
+                PasskeyHtml { name, passkey }
             ),
         })
     }

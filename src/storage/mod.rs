@@ -28,6 +28,7 @@ pub mod consents;
 pub mod grants;
 pub mod keys;
 pub mod outbox;
+pub mod passkeys;
 pub mod sessions;
 pub mod users;
 
@@ -40,6 +41,7 @@ pub use consents::{ConsentStore, UserConsent};
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
+pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use sessions::{SessionInfo, SessionMeta, SessionStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 
@@ -251,6 +253,7 @@ pub struct Store {
     pub account_tokens: AccountTokenStore,
     pub audit: AuditStore,
     pub outbox: OutboxStore,
+    pub passkeys: PasskeyStore,
 }
 
 impl Store {
@@ -267,6 +270,7 @@ impl Store {
             account_tokens: AccountTokenStore::new(db.clone()),
             audit: AuditStore::new(db.clone()),
             outbox: OutboxStore::new(db.clone()),
+            passkeys: PasskeyStore::new(db.clone()),
             db,
         }
     }
