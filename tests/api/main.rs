@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod mail;
 mod mailbox;
+mod passkeys;
 mod register;
 mod reset;
 mod review_endpoints;

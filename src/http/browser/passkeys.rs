@@ -659,7 +659,7 @@ async fn rename_submit(
             &session,
             &me,
             StatusCode::FORBIDDEN,
-            field,
+            SECTION.into(),
             NOT_RECENT,
         )
         .await;
@@ -721,13 +721,12 @@ async fn remove_submit(
         Err(answer) => return Ok(answer),
     };
     if !is_recent(&state, &me.who) {
-        let field = format!("remove-{}", form.id);
         return refuse_page(
             &state,
             &session,
             &me,
             StatusCode::FORBIDDEN,
-            field,
+            SECTION.into(),
             NOT_RECENT,
         )
         .await;
