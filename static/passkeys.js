@@ -105,6 +105,19 @@
     };
   }
 
+  // Follows the server's `redirect`; one to this very page (the account page after a
+  // passkey was added) reloads it, which a change of the fragment alone would not.
+  function go(url) {
+    var target = new URL(url, window.location.href);
+    var here = window.location;
+    if (target.pathname === here.pathname && target.search === here.search) {
+      here.hash = target.hash;
+      here.reload();
+    } else {
+      here.assign(target.href);
+    }
+  }
+
   // What a failed browser-side step tells the person; `otherWays` names the rest.
   function browserFailure(error, otherWays) {
     if (error instanceof Refusal) { return error.message; }
@@ -155,7 +168,7 @@
           if (!credential) { throw new Refusal("The passkey was not used. " + otherWays); }
           return post(base + "/finish", { csrf: csrfToken(), credential: assertion(credential) });
         })
-        .then(function (answer) { window.location.assign(answer.redirect); })
+        .then(function (answer) { go(answer.redirect); })
         .catch(function (error) {
           say(box, browserFailure(error, otherWays));
           button.disabled = false;
@@ -183,7 +196,7 @@
           if (!credential) { throw new Refusal("No passkey was made. " + otherWays); }
           return post("/account/passkeys/finish", { csrf: csrfToken(), credential: attestation(credential) });
         })
-        .then(function (answer) { window.location.assign(answer.redirect); })
+        .then(function (answer) { go(answer.redirect); })
         .catch(function (error) {
           say(box, browserFailure(error, otherWays));
           name.setAttribute("aria-invalid", "true");

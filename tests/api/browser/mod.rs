@@ -8,6 +8,7 @@
 
 mod account;
 mod logout;
+mod passkeys;
 mod refusals;
 mod register;
 mod reset;
