@@ -163,6 +163,10 @@ mod tests {
             Message::AccountDeleted {
                 name: hostile.into(),
             },
+            Message::PasskeyAdded {
+                name: hostile.into(),
+                passkey: hostile.into(),
+            },
         ];
         for m in messages {
             let r = m.render("id.example.com").expect("renders");

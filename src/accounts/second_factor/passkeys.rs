@@ -59,13 +59,20 @@ pub enum PasskeyError {
     /// The passkey's owner is disabled or deleted.
     #[error("this account is disabled")]
     Disabled,
-    /// The passkey's owner is locked out until then (unix seconds).
+    /// The passkey's owner is locked out for this many more minutes (at least 1).
     #[error("this account is locked")]
     Locked(i64),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("a mail template failed: {0}")]
     Mail(askama::Error),
+}
+
+impl PasskeyError {
+    /// Locked until `until` (unix seconds), as the minutes left at `now`, rounded up.
+    pub fn locked(until: i64, now: i64) -> Self {
+        Self::Locked(((until - now + 59) / 60).max(1))
+    }
 }
 
 impl From<MailError> for PasskeyError {
@@ -474,11 +481,11 @@ impl Passkeys {
             self.audit.record(refused("disabled"), now).await;
             return Err(PasskeyError::Disabled);
         }
-        if let Some(until) = self.accounts.locked_until(used.user_id).await? {
-            if until > now {
-                self.audit.record(refused("locked"), now).await;
-                return Err(PasskeyError::Locked(until));
-            }
+        if let Some(until) = self.accounts.locked_until(used.user_id).await?
+            && until > now
+        {
+            self.audit.record(refused("locked"), now).await;
+            return Err(PasskeyError::locked(until, now));
         }
         let mut amr: Vec<String> = used.amr.iter().map(|m| (*m).to_owned()).collect();
         amr.push("mfa".to_owned());

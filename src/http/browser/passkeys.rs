@@ -186,8 +186,13 @@ fn refused(e: PasskeyError, other_ways: &str) -> Refusal {
     }
 }
 
-fn locked_message(_until: i64) -> String {
-    "Too many attempts. Try again later, or reset your password.".to_owned()
+fn locked_message(minutes: i64) -> String {
+    let minutes = if minutes == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    };
+    format!("Too many attempts. Try again in {minutes}, or reset your password.")
 }
 
 /// Keeps `ceremony` for its `finish`, replacing any other under way.
@@ -518,15 +523,15 @@ async fn second_factor_finish(
     }
     let answer: PublicKeyCredential = parse_credential(body.credential, OTHER_WAYS_SECOND_FACTOR)?;
     let user_id = half.who.user_id;
+    let now = state.clock.now();
     if let Some(until) = state
         .accounts
         .locked_until(user_id)
         .await
         .map_err(|e| refused(e.into(), ""))?
+        && until > now
     {
-        if until > state.clock.now() {
-            return Err(refused(PasskeyError::Locked(until), ""));
-        }
+        return Err(refused(PasskeyError::locked(until, now), ""));
     }
     let used = state
         .passkeys
