@@ -355,6 +355,25 @@ async fn the_ceremony_endpoints_refuse_in_json_and_a_finish_is_single_use(app: T
     .await;
     refused(&answer, StatusCode::BAD_REQUEST, "no_ceremony");
 
+    // A ceremony left for longer than three minutes has expired, whatever comes back.
+    post_json(&app, "/login/passkey/begin", &json!({"csrf": csrf})).await;
+    app.clock.advance(Duration::from_secs(181));
+    let answer = post_json(
+        &app,
+        "/login/passkey/finish",
+        &json!({"csrf": csrf, "credential": forged}),
+    )
+    .await;
+    refused(&answer, StatusCode::BAD_REQUEST, "failed");
+    assert!(
+        answer.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{}",
+        answer.1
+    );
+
     // An answer that is not a credential at all.
     post_json(&app, "/login/passkey/begin", &json!({"csrf": csrf})).await;
     let answer = post_json(

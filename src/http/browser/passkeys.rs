@@ -104,15 +104,23 @@ impl IntoResponse for Refusal {
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
-            "no-store"
-                .parse()
-                .unwrap_or_else(|_| header::HeaderValue::from_static("no-store")),
+            header::HeaderValue::from_static("no-store"),
         );
         response
     }
 }
 
 type JsonResult = Result<Response, Refusal>;
+
+/// A JSON answer that no cache keeps (it carries a challenge or where to go next).
+fn json_answer(body: impl Serialize) -> Response {
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
 
 const OTHER_WAYS_SIGN_IN: &str = "Sign in with your password instead, or try again.";
 const OTHER_WAYS_SECOND_FACTOR: &str =
@@ -228,7 +236,7 @@ fn follow(response: Response) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or(crate::http::paths::ACCOUNT)
         .to_owned();
-    Json(json!({ "redirect": to })).into_response()
+    json_answer(json!({ "redirect": to }))
 }
 
 fn page_failed(e: &PageError) -> Refusal {
@@ -338,7 +346,7 @@ async fn register_begin(
         .await
         .map_err(|e| refused(e, ""))?;
     keep(&session, Ceremony::Register(registering)).await?;
-    Ok(Json(options).into_response())
+    Ok(json_answer(options))
 }
 
 /// `POST /account/passkeys/finish`: verifies and stores the new passkey (WebAuthn
@@ -377,10 +385,9 @@ async fn register_finish(
     )
     .await
     .map_err(|e| page_failed(&e))?;
-    Ok(
-        Json(json!({ "redirect": format!("{}#{SECTION}", crate::http::paths::ACCOUNT) }))
-            .into_response(),
-    )
+    Ok(json_answer(
+        json!({ "redirect": format!("{}#{SECTION}", crate::http::paths::ACCOUNT) }),
+    ))
 }
 
 /// `POST /login/passkey/begin`: the options for a passwordless sign-in with a
@@ -409,7 +416,7 @@ async fn sign_in_begin(
         },
     )
     .await?;
-    Ok(Json(options).into_response())
+    Ok(json_answer(options))
 }
 
 /// `POST /login/passkey/finish`: verifies the assertion (WebAuthn section 7.2), signs
@@ -487,7 +494,7 @@ async fn second_factor_begin(
         .await
         .map_err(|e| refused(e, OTHER_WAYS_SECOND_FACTOR))?;
     keep(&session, Ceremony::SecondFactor(verifying)).await?;
-    Ok(Json(options).into_response())
+    Ok(json_answer(options))
 }
 
 fn half_expired() -> Refusal {

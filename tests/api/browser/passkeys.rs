@@ -215,6 +215,20 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_after_one(
             .await
             .expect("list");
         assert!(stored[0].last_used_at.is_some(), "its use is recorded");
+
+        // A disabled account's passkey signs no one in.
+        portcullis::commands::user::user_set_disabled(&app.config(), "ada", true)
+            .await
+            .expect("disable");
+        forget_session(&b).await;
+        b.goto(&app.url("/login")).await;
+        press(&b, "#passkey-sign-in").await;
+        let error = shown_text(&b, "#passkey-error").await;
+        assert!(error.contains("disabled"), "{error}");
+        assert_eq!(b.url().await.path(), "/login");
+        b.goto(&app.url("/account")).await;
+        b.wait_for_url("the sign-in page", |u| u.path() == "/login")
+            .await;
     })
     .await;
 }
