@@ -59,6 +59,9 @@ pub enum PasskeyError {
     /// The passkey's owner is disabled or deleted.
     #[error("this account is disabled")]
     Disabled,
+    /// The app asked for someone else to sign in (`id_token_hint`).
+    #[error("the app asked for a different account")]
+    WrongAccount,
     /// The passkey's owner is locked out for this many more minutes (at least 1).
     #[error("this account is locked")]
     Locked(i64),
@@ -449,7 +452,9 @@ impl Passkeys {
 
     /// Finishes a passwordless sign-in: the passkey named by the answer must be
     /// registered to the person its user handle names, the answer must verify, and the
-    /// person must be active and not locked out. Records the sign-in (or its refusal).
+    /// person must be active, not locked out, and the one the app asked for
+    /// (`expected_subject`, from `id_token_hint`), if it did. Records the sign-in (or its
+    /// refusal).
     /// `amr` is the passkey's plus "mfa": user verification was required, so the
     /// passkey is something the person has, unlocked by something they know or are.
     pub async fn finish_passwordless(
@@ -458,6 +463,7 @@ impl Passkeys {
         answer: &PublicKeyCredential,
         origin: &Origin,
         client_id: Option<&str>,
+        expected_subject: Option<&str>,
     ) -> Result<AuthenticatedUser> {
         let used = self.verify_passwordless(discovering, answer).await?;
         let now = self.clock.now();
@@ -486,6 +492,10 @@ impl Passkeys {
         {
             self.audit.record(refused("locked"), now).await;
             return Err(PasskeyError::locked(until, now));
+        }
+        if expected_subject.is_some_and(|sub| sub != used.user_id.to_string()) {
+            self.audit.record(refused("wrong_account"), now).await;
+            return Err(PasskeyError::WrongAccount);
         }
         let mut amr: Vec<String> = used.amr.iter().map(|m| (*m).to_owned()).collect();
         amr.push("mfa".to_owned());

@@ -175,6 +175,12 @@ fn refused(e: PasskeyError, other_ways: &str) -> Refusal {
             "unknown_passkey",
             format!("We do not know that passkey: it may have been removed. {other_ways}"),
         ),
+        PasskeyError::WrongAccount => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "wrong_account",
+            "The app asked you to sign in with a different account. Sign in with that \
+             account, or go back to the app.",
+        ),
         PasskeyError::Disabled => Refusal::new(
             StatusCode::FORBIDDEN,
             "disabled",
@@ -452,19 +458,15 @@ async fn sign_in_finish(
             &answer,
             &origin,
             pending.as_ref().map(|r| r.client_id.as_str()),
+            // The app named who should sign in (id_token_hint, OIDC Core 3.1.2.1).
+            pending.as_ref().and_then(|r| r.expected_subject.as_deref()),
         )
         .await
         .map_err(|e| refused(e, OTHER_WAYS_SIGN_IN))?;
-    // The app named who should sign in (id_token_hint, OIDC Core section 3.1.2.1).
-    let expected = pending.as_ref().and_then(|r| r.expected_subject.as_deref());
-    if expected.is_some_and(|sub| sub != who.user_id.to_string()) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "wrong_account",
-            "The app asked you to sign in with a different account. Sign in with that \
-             account, or go back to the app.",
-        ));
-    }
+    // Whatever half sign-in this browser had is over: someone has fully signed in.
+    flow::abandon_second_factor(&session)
+        .await
+        .map_err(|e| page_failed(&e))?;
     flow::sign_in(&session, &who, &origin)
         .await
         .map_err(|e| page_failed(&e))?;
