@@ -45,6 +45,9 @@
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
+        if (response.status === 429 && !data.message) {
+          throw new Refusal("Too many attempts from here. Wait a minute, then try again.");
+        }
         if (!response.ok) {
           throw new Refusal(data.message || "Something went wrong on our side. Please try again.");
         }
