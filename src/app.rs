@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::{
-    accounts::Accounts,
+    accounts::{Accounts, second_factor::passkeys::Passkeys},
     audit::Audit,
     clock::Clock,
     config::Config,
@@ -29,6 +29,8 @@ pub struct AppState {
     pub access_tokens: AccessTokens,
     /// Sign-in, consents, the sign-in steps, and people managing their accounts.
     pub accounts: Accounts,
+    /// Passkeys (WebAuthn): the relying party, built once from the issuer.
+    pub passkeys: Passkeys,
     /// The security event trail.
     pub audit: Audit,
     /// Queues mail in the outbox.
@@ -105,6 +107,14 @@ impl AppState {
             audit.clone(),
             mailer.clone(),
         );
+        let passkeys = Passkeys::new(
+            &config.issuer,
+            accounts.clone(),
+            store.clone(),
+            audit.clone(),
+            mailer.clone(),
+            clock.clone(),
+        );
         accounts.backfill_identity_keys().await?;
         crate::oidc::clients::backfill_origins(&store.clients, &store.db).await?;
         Ok(Self {
@@ -116,6 +126,7 @@ impl AppState {
             grants,
             access_tokens,
             accounts,
+            passkeys,
             audit,
             mailer,
         })

@@ -45,6 +45,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(protocol::router())
         .merge(browser::router(&state))
         .route(paths::STYLESHEET, get(assets::stylesheet))
+        .route(paths::PASSKEYS_SCRIPT, get(assets::passkeys_script))
         .fallback(page::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the body limit (the body is read and bounded), before every handler.

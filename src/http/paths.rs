@@ -16,6 +16,7 @@ pub(super) const SECOND_FACTOR: &str = "/login/second-factor";
 pub(super) const HEALTHZ: &str = "/healthz";
 pub(super) const READYZ: &str = "/readyz";
 pub(super) const STYLESHEET: &str = "/static/portcullis.css";
+pub(super) const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";
 pub(super) const HOME: &str = "/";
 pub(super) const REGISTER: &str = "/register";
 pub(super) const VERIFY_EMAIL: &str = "/verify-email";

@@ -34,6 +34,8 @@ pub enum Message {
         locked_for: String,
         reset_link: String,
     },
+    /// A passkey was added to the account; `passkey` is the name it was given.
+    PasskeyAdded { name: String, passkey: String },
 }
 
 /// A message rendered for sending.
@@ -65,6 +67,7 @@ mail_templates! {
     AttemptTxt, AttemptHtml, "mail/registration_attempt.txt", "mail/registration_attempt.html" { name: str, reset_link: str };
     DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
     LockedTxt, LockedHtml, "mail/account_locked.txt", "mail/account_locked.html" { name: str, locked_for: str, reset_link: str };
+    PasskeyTxt, PasskeyHtml, "mail/passkey_added.txt", "mail/passkey_added.html" { name: str, passkey: str };
 }
 
 impl Message {
@@ -139,6 +142,11 @@ impl Message {
                     reset_link
                 }
             ),
+            Self::PasskeyAdded { name, passkey } => both!(
+                format!("A passkey was added to your {service} account"),
+                PasskeyTxt,
+                PasskeyHtml { name, passkey }
+            ),
         })
     }
 }
@@ -179,6 +187,10 @@ mod tests {
                 name: hostile.into(),
                 locked_for: "1 minute".into(),
                 reset_link: "https://id.example.com/reset-password".into(),
+            },
+            Message::PasskeyAdded {
+                name: hostile.into(),
+                passkey: hostile.into(),
             },
         ];
         for m in messages {

@@ -29,6 +29,7 @@ pub mod grants;
 pub mod keys;
 pub mod lockout;
 pub mod outbox;
+pub mod passkeys;
 pub mod sessions;
 pub mod users;
 
@@ -42,6 +43,7 @@ pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
+pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 
@@ -254,6 +256,7 @@ pub struct Store {
     pub audit: AuditStore,
     pub outbox: OutboxStore,
     pub lockouts: LockoutStore,
+    pub passkeys: PasskeyStore,
 }
 
 impl Store {
@@ -271,6 +274,7 @@ impl Store {
             audit: AuditStore::new(db.clone()),
             outbox: OutboxStore::new(db.clone()),
             lockouts: LockoutStore::new(db.clone()),
+            passkeys: PasskeyStore::new(db.clone()),
             db,
         }
     }

@@ -109,12 +109,19 @@ impl TestApp {
 
     /// Spawns with extra TOML settings laid over the defaults.
     pub(crate) async fn spawn_with(backend: Backend, overlay: &str) -> Self {
+        Self::spawn_at(backend, "127.0.0.1", overlay).await
+    }
+
+    /// As `spawn_with`, with the issuer (and `base`) naming `host` instead of the
+    /// loopback address it listens on: browsers offer WebAuthn to `localhost`, never to
+    /// an IP address.
+    pub(crate) async fn spawn_at(backend: Backend, host: &str, overlay: &str) -> Self {
         let (database_url, dir) = fresh_database(backend).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let base = format!("http://{addr}");
+        let base = format!("http://{host}:{}", addr.port());
         let outbox_dir = tempfile::tempdir().expect("outbox dir");
         let outbox = outbox_dir.path().join("outbox");
         let outbox_line = format!("outbox_dir = \"{}\"\n", outbox.display());

@@ -19,6 +19,7 @@ mod limits;
 mod lockout;
 mod mail;
 mod mailbox;
+mod passkeys;
 mod rate_limits;
 mod register;
 mod reset;

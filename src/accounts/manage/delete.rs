@@ -61,6 +61,11 @@ impl Accounts {
             .account_tokens
             .end_all_in(&mut tx, user.id, now)
             .await?;
+        // A tombstone never signs in, and its passkeys are personal data.
+        self.store
+            .passkeys
+            .delete_all_for_user_in(&mut tx, user.id)
+            .await?;
         self.users.tombstone_in(&mut tx, user.id, now).await?;
         let event = Event::by_user(EventKind::AccountDeleted, user.id)
             .from(origin)

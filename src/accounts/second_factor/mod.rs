@@ -2,6 +2,8 @@
 //! checks the second-factor step of sign-in makes. A person with any of them is asked
 //! for one after the password, before any consent or code.
 
+pub mod passkeys;
+
 use uuid::Uuid;
 
 use super::Accounts;
@@ -30,7 +32,9 @@ impl Accounts {
     /// The second factors `user` has enrolled.
     pub async fn second_factors(&self, user: Uuid) -> Result<Methods, StorageError> {
         // Filled in by TOTP / recovery codes and passkeys.
-        let _ = user;
-        Ok(Methods::default())
+        Ok(Methods {
+            passkeys: self.store.passkeys.count_for_user(user).await?,
+            ..Methods::default()
+        })
     }
 }

@@ -18,9 +18,11 @@ pub(super) mod rate_limit;
 pub(super) mod timeout;
 
 /// The page policy: no inline script or style, nothing framed, nothing leaked in the
-/// Referer. `form-action` is left open on purpose: Chromium applies it to the redirect
+/// Referer. Scripts only from our own `/static/` (the passkey ceremonies), which may
+/// call back only to us. `form-action` is left open on purpose: Chromium applies it to the redirect
 /// that follows a form post, which here is the client's redirect URI.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                   style-src 'self'; img-src 'self' data:; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers to every response.

@@ -9,6 +9,7 @@
 mod account;
 mod lockout;
 mod logout;
+mod passkeys;
 mod refusals;
 mod register;
 mod reset;

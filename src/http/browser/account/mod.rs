@@ -10,7 +10,7 @@
 mod delete;
 mod forms;
 mod lists;
-mod view;
+pub(super) mod view;
 
 use axum::{
     Router,
@@ -84,12 +84,12 @@ fn to_login() -> Response {
 }
 
 /// Back to the overview, at `section`.
-fn see_section(section: &str) -> Response {
+pub(super) fn see_section(section: &str) -> Response {
     Redirect::to(&format!("{}#{section}", paths::ACCOUNT)).into_response()
 }
 
 /// Keeps `message` for the next view of the overview, in `section`.
-async fn flash(
+pub(super) async fn flash(
     session: &Session,
     section: &str,
     message: impl Into<String>,
@@ -142,7 +142,7 @@ async fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
 
 /// What every section's form checks first: a signed-in, active person (else to
 /// sign-in) and the form's CSRF token (else the overview, saying nothing changed).
-async fn me_checked(
+pub(super) async fn me_checked(
     state: &AppState,
     session: &Session,
     sent_csrf: Option<&str>,
@@ -172,6 +172,7 @@ async fn overview(state: &AppState, session: &Session, me: &Me) -> Result<Accoun
         sessions: accounts.sessions(id, &me.who.sid).await.map_err(failed)?,
         apps: accounts.connected_apps(id).await.map_err(failed)?,
         activity: accounts.security_activity(id).await.map_err(failed)?,
+        passkeys: super::passkeys::section(state, &me.who).await?,
         user: me.user.clone(),
     };
     Ok(AccountPage::new(
@@ -179,6 +180,21 @@ async fn overview(state: &AppState, session: &Session, me: &Me) -> Result<Accoun
         data,
         accounts.password_policy().min_length(),
     ))
+}
+
+/// The overview again, answering a refused passkey form with `message` beside
+/// `field` of the passkey section (see `browser::passkeys`).
+pub(super) async fn passkey_refusal(
+    state: &AppState,
+    session: &Session,
+    me: &Me,
+    status: StatusCode,
+    field: String,
+    message: String,
+) -> Result<Response, PageError> {
+    let mut page = overview(state, session, me).await?;
+    page.passkeys.error = Some((field, message));
+    Ok(render(status, &page))
 }
 
 /// `GET /`: the account page for a signed-in person, the sign-in page for anyone else.

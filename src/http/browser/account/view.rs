@@ -4,7 +4,7 @@
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::super::consent::ScopeLine;
+use super::super::{consent::ScopeLine, passkeys::PasskeySection};
 use crate::{
     accounts::manage::{Activity, ConnectedApp, Field, Refusal, SignedInBrowser},
     oidc::scopes,
@@ -48,7 +48,7 @@ fn field_label(field: Field) -> &'static str {
 }
 
 /// "2 Dec 2026, 14:05 UTC": a time as people read it; every instance says the same.
-pub(super) fn human_time(unix: i64) -> String {
+pub(in crate::http::browser) fn human_time(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => {
             let month = t.month().to_string();
@@ -118,6 +118,7 @@ pub(super) struct AccountPage {
     pub sessions: Vec<SessionRow>,
     pub apps: Vec<AppRow>,
     pub activity: Vec<ActivityRow>,
+    pub passkeys: PasskeySection,
 }
 
 impl AccountPage {
@@ -154,6 +155,7 @@ pub(super) struct Overview {
     pub sessions: Vec<SignedInBrowser>,
     pub apps: Vec<ConnectedApp>,
     pub activity: Vec<Activity>,
+    pub passkeys: PasskeySection,
 }
 
 impl AccountPage {
@@ -164,6 +166,7 @@ impl AccountPage {
             sessions,
             apps,
             activity,
+            passkeys,
         } = data;
         Self {
             csrf,
@@ -219,6 +222,7 @@ impl AccountPage {
                     succeeded: a.succeeded,
                 })
                 .collect(),
+            passkeys,
         }
     }
 }
