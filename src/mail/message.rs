@@ -28,6 +28,13 @@ pub enum Message {
     RegistrationAttempt { name: String, reset_link: String },
     /// The account was deleted.
     AccountDeleted { name: String },
+    /// A second factor was added; `method` says which ("an authenticator app",
+    /// "a passkey").
+    SecondFactorAdded { name: String, method: String },
+    /// A second factor was removed.
+    SecondFactorRemoved { name: String, method: String },
+    /// A recovery code was used to sign in; `left` are still unused.
+    RecoveryCodeUsed { name: String, left: String },
 }
 
 /// A message rendered for sending.
@@ -58,6 +65,9 @@ mail_templates! {
     EmailChangeTxt, EmailChangeHtml, "mail/email_change_requested.txt", "mail/email_change_requested.html" { name: str, new_email: str };
     AttemptTxt, AttemptHtml, "mail/registration_attempt.txt", "mail/registration_attempt.html" { name: str, reset_link: str };
     DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
+    FactorAddedTxt, FactorAddedHtml, "mail/second_factor_added.txt", "mail/second_factor_added.html" { name: str, method: str };
+    FactorRemovedTxt, FactorRemovedHtml, "mail/second_factor_removed.txt", "mail/second_factor_removed.html" { name: str, method: str };
+    RecoveryUsedTxt, RecoveryUsedHtml, "mail/recovery_code_used.txt", "mail/recovery_code_used.html" { name: str, left: str };
 }
 
 impl Message {
@@ -119,6 +129,21 @@ impl Message {
                 DeletedTxt,
                 DeletedHtml { name }
             ),
+            Self::SecondFactorAdded { name, method } => both!(
+                format!("A second factor was added to your {service} account"),
+                FactorAddedTxt,
+                FactorAddedHtml { name, method }
+            ),
+            Self::SecondFactorRemoved { name, method } => both!(
+                format!("A second factor was removed from your {service} account"),
+                FactorRemovedTxt,
+                FactorRemovedHtml { name, method }
+            ),
+            Self::RecoveryCodeUsed { name, left } => both!(
+                format!("A recovery code was used to sign in to {service}"),
+                RecoveryUsedTxt,
+                RecoveryUsedHtml { name, left }
+            ),
         })
     }
 }
@@ -154,6 +179,18 @@ mod tests {
             },
             Message::AccountDeleted {
                 name: hostile.into(),
+            },
+            Message::SecondFactorAdded {
+                name: hostile.into(),
+                method: "an authenticator app".into(),
+            },
+            Message::SecondFactorRemoved {
+                name: hostile.into(),
+                method: "an authenticator app".into(),
+            },
+            Message::RecoveryCodeUsed {
+                name: hostile.into(),
+                left: "9".into(),
             },
         ];
         for m in messages {

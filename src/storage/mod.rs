@@ -28,7 +28,9 @@ pub mod consents;
 pub mod grants;
 pub mod keys;
 pub mod outbox;
+pub mod recovery_codes;
 pub mod sessions;
+pub mod totp;
 pub mod users;
 
 pub use account_tokens::{AccountTokenStore, Purpose, StoredAccountToken, TokenUse};
@@ -40,7 +42,9 @@ pub use consents::{ConsentStore, UserConsent};
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
+pub use recovery_codes::RecoveryCodeStore;
 pub use sessions::{SessionInfo, SessionMeta, SessionStore};
+pub use totp::{StoredTotp, TotpStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
@@ -251,6 +255,8 @@ pub struct Store {
     pub account_tokens: AccountTokenStore,
     pub audit: AuditStore,
     pub outbox: OutboxStore,
+    pub totp: TotpStore,
+    pub recovery_codes: RecoveryCodeStore,
 }
 
 impl Store {
@@ -267,6 +273,8 @@ impl Store {
             account_tokens: AccountTokenStore::new(db.clone()),
             audit: AuditStore::new(db.clone()),
             outbox: OutboxStore::new(db.clone()),
+            totp: TotpStore::new(db.clone()),
+            recovery_codes: RecoveryCodeStore::new(db.clone()),
             db,
         }
     }

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::super::consent::ScopeLine;
 use crate::{
-    accounts::manage::{Activity, ConnectedApp, Field, Refusal, SignedInBrowser},
+    accounts::{
+        manage::{Activity, ConnectedApp, Field, Refusal, SignedInBrowser},
+        second_factor::Methods,
+    },
     oidc::scopes,
     storage::StoredUser,
 };
@@ -30,6 +33,8 @@ pub(super) fn field_id(field: Field) -> &'static str {
         Field::NewPassword => "new_password",
         Field::ConfirmPassword => "confirm_password",
         Field::ConfirmDelete => "confirm_delete",
+        Field::TotpCode => "totp_code",
+        Field::PasswordOrCode => "password_or_code",
     }
 }
 
@@ -44,6 +49,8 @@ fn field_label(field: Field) -> &'static str {
         Field::NewPassword => "New password",
         Field::ConfirmPassword => "New password again",
         Field::ConfirmDelete => "Confirmation",
+        Field::TotpCode => "Code from your app",
+        Field::PasswordOrCode => "Password or code",
     }
 }
 
@@ -118,6 +125,8 @@ pub(super) struct AccountPage {
     pub sessions: Vec<SessionRow>,
     pub apps: Vec<AppRow>,
     pub activity: Vec<ActivityRow>,
+    /// What the "Two-step sign-in" section shows.
+    pub second_factors: Methods,
 }
 
 impl AccountPage {
@@ -154,6 +163,7 @@ pub(super) struct Overview {
     pub sessions: Vec<SignedInBrowser>,
     pub apps: Vec<ConnectedApp>,
     pub activity: Vec<Activity>,
+    pub second_factors: Methods,
 }
 
 impl AccountPage {
@@ -164,6 +174,7 @@ impl AccountPage {
             sessions,
             apps,
             activity,
+            second_factors,
         } = data;
         Self {
             csrf,
@@ -182,6 +193,7 @@ impl AccountPage {
             summary: Vec::new(),
             new_email: String::new(),
             password_min_length,
+            second_factors,
             sessions: sessions
                 .into_iter()
                 .map(|s| SessionRow {
