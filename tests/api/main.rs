@@ -23,6 +23,7 @@ mod review_endpoints;
 mod review_flow;
 mod review_input;
 mod rp;
+mod second_factor;
 mod smtp_receiver;
 mod store;
 mod token;

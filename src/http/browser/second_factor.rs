@@ -180,11 +180,16 @@ pub(super) async fn second_factor_submit(
     RequestOrigin(origin): RequestOrigin,
     form: Result<PageForm<SecondFactorForm>, PageError>,
 ) -> Result<Response, PageError> {
-    let PageForm(form) = form?;
-    csrf::check(&session, form.csrf.as_deref()).await?;
     let Some(mut half) = current_half(&state, &session, None).await? else {
         return Ok(expired(None));
     };
+    // A form that cannot be read (a control character in the code) gets the same
+    // plain message as a wrong code, but is not counted: without its CSRF token it
+    // cannot be told from a forged post.
+    let Ok(PageForm(form)) = form else {
+        return retry(&state, &session, &half).await;
+    };
+    csrf::check(&session, form.csrf.as_deref()).await?;
     let user = half.who.user_id;
     let now = state.clock.now();
     if let Some(until) = state.accounts.locked_until(user).await? {
@@ -234,10 +239,19 @@ pub(super) async fn second_factor_submit(
         return Ok(render(StatusCode::BAD_REQUEST, &page));
     }
     flow::update_half(&session, &half).await?;
-    let methods = state.accounts.second_factors(user).await?;
+    retry(&state, &session, &half).await
+}
+
+/// The page again, saying the code didn't work.
+async fn retry(
+    state: &AppState,
+    session: &Session,
+    half: &flow::HalfSignedIn,
+) -> Result<Response, PageError> {
+    let methods = state.accounts.second_factors(half.who.user_id).await?;
     let page = SecondFactorPage {
-        csrf: csrf::token(&session).await?,
-        request: half.request,
+        csrf: csrf::token(session).await?,
+        request: half.request.clone(),
         error: Some(WRONG),
         passkeys: methods.passkeys > 0,
         totp: methods.totp,

@@ -68,7 +68,8 @@ pub(super) struct CodesPage {
     pub csrf: String,
     pub request: Option<String>,
     pub codes: Vec<String>,
-    /// The codes as the download form sends them back, one a line.
+    /// The codes as the download form sends them back, space-separated (a form field
+    /// with a line break would be refused as a control character).
     pub codes_text: String,
     /// Whether an authenticator app was just switched on (else: new codes).
     pub just_enabled: bool,
@@ -240,7 +241,7 @@ async fn codes_page(
     let page = CodesPage {
         csrf: csrf::token(session).await?,
         request,
-        codes_text: codes.join("\n"),
+        codes_text: codes.join(" "),
         codes,
         just_enabled,
     };
@@ -388,8 +389,7 @@ async fn recovery_download(
     };
     let codes: Vec<&str> = form
         .codes
-        .lines()
-        .map(str::trim)
+        .split_whitespace()
         .filter(|c| recovery::as_recovery_code(c).is_some())
         .take(recovery::COUNT)
         .collect();
