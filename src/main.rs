@@ -115,6 +115,10 @@ struct ClientAddArgs {
     /// An app of ours: people are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// Everyone who signs in to this app must pass a second factor (and set one up
+    /// first if they have none).
+    #[arg(long)]
+    require_second_factor: bool,
     /// How the client authenticates at the token endpoint: client_secret_basic
     /// (default for confidential clients), client_secret_post, or none (public);
     /// repeat to allow several.
@@ -228,6 +232,7 @@ impl ClientAddArgs {
             first_party: self.first_party,
             token_endpoint_auth_methods: self.token_endpoint_auth_methods,
             resource_audiences: self.resource_audiences,
+            require_second_factor: self.require_second_factor,
         }
     }
 }

@@ -489,3 +489,237 @@ both_backends!(
     removal_needs_the_password_or_a_current_code,
     recovery_codes_are_regenerated_and_downloaded,
 );
+
+/// Runs `async fn name(backend: Backend)` on SQLite and on PostgreSQL, for tests that
+/// spawn their own `TestApp` with settings.
+macro_rules! with_settings {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::helpers::{Backend, postgres_available};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !postgres_available() {
+                    return;
+                }
+                super::$name(Backend::Postgres).await;
+            }
+        }
+    )+};
+}
+
+with_settings!(
+    everyone_must_set_up_a_second_factor_right_after_the_password,
+    admins_must_and_other_people_need_not,
+);
+
+/// Enrols on the page at `path` (already signed in with the password) and saves the
+/// codes; returns the answer to "continue" and the key.
+async fn enrol_during_sign_in(app: &TestApp, browser: &Browser, path: &str) -> (reqwest::Response, String) {
+    let (status, html, csrf) = browser.page(path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("needs a second step"), "{html}");
+    let key = html
+        .split("id=\"totp-key\"><code>")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("key")
+        .replace(' ', "");
+    let mut form = vec![("csrf", csrf.clone()), ("code", code_at(app, &key, 0))];
+    if let Some(request) = hidden(&html, "request") {
+        form.push(("request", request));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = browser.post("/account/two-factor/totp", &form).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.expect("html");
+    let csrf = hidden(&html, "csrf").expect("csrf");
+    let mut form = vec![("csrf", csrf)];
+    if let Some(request) = hidden(&html, "request") {
+        form.push(("request", request));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    (browser.post("/account/two-factor/continue", &form).await, key)
+}
+
+async fn everyone_must_set_up_a_second_factor_right_after_the_password(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn_with(backend, "[accounts]\nrequire_second_factor = \"everyone\"\n").await;
+    app.add_user("ada").await;
+    app.add_user("bob").await;
+
+    // Signing in for no app: to enrolment, then the account page.
+    let browser = Browser::new(&app);
+    assert_eq!(browser.password("/login", "ada").await, "/account/two-factor/totp");
+    let (status, html, csrf) = browser.page("/account/two-factor/totp").await;
+    assert_eq!(status, StatusCode::OK);
+    let key = html
+        .split("id=\"totp-key\"><code>")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("key")
+        .replace(' ', "");
+    let r = browser
+        .post("/account/two-factor/totp", &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // For an app: no code until the second factor is set up, then amr says so.
+    let rp = rp_for(&app).await;
+    let started = rp.start(&["openid"]);
+    let url = format!("{}&acr_values=urn%3Aportcullis%3Aacr%3Amfa", started.url);
+    let browser = Browser::new(&app);
+    let login = location(&browser.get(&url).await);
+    let next = browser.password(&login, "bob").await;
+    let r = browser.get(&next).await;
+    assert!(next.starts_with("/login/second-factor?request="), "{next}");
+    let enrol_at = location(&r);
+    assert!(enrol_at.starts_with("/account/two-factor/totp?request="), "{enrol_at}");
+    let (r, _) = enrol_during_sign_in(&app, &browser, &enrol_at).await;
+    let callback = to_callback(&browser, r).await;
+    let tokens = rp
+        .exchange(&callback_params(&callback)["code"], started.verifier)
+        .await
+        .expect("exchange");
+    let claims = tokens
+        .id_token()
+        .expect("id token")
+        .claims(&rp.client.id_token_verifier(), &started.nonce)
+        .expect("valid");
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .expect("amr")
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    assert_eq!(amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:portcullis:acr:mfa")
+    );
+}
+
+async fn admins_must_and_other_people_need_not(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn_with(backend, "[accounts]\nrequire_second_factor = \"admins\"\n").await;
+    portcullis::commands::user_add(
+        &app.config(),
+        "root",
+        "root@example.com",
+        PASSWORD.into(),
+        &["admin".to_owned()],
+    )
+    .await
+    .expect("admin");
+    app.add_user("ada").await;
+    assert_eq!(Browser::new(&app).password("/login", "root").await, "/account/two-factor/totp");
+    assert_eq!(Browser::new(&app).password("/login", "ada").await, "/account");
+}
+
+async fn acr_values_and_a_client_flag_ask_for_a_second_factor(app: TestApp) {
+    app.add_user("ada").await;
+    let rp = rp_for(&app).await;
+
+    // No acr_values: no acr in the ID token, and a password is enough.
+    let (tokens, nonce) = rp.sign_in_and_exchange(&app, &["openid"], "ada").await;
+    let claims = tokens
+        .id_token()
+        .expect("id token")
+        .claims(&rp.client.id_token_verifier(), &nonce)
+        .expect("valid");
+    assert!(claims.auth_context_ref().is_none());
+
+    // acr_values naming pwd (and mfa): a password is enough, and the token says pwd.
+    let started = rp.start(&["openid"]);
+    let url = format!(
+        "{}&acr_values=urn%3Aportcullis%3Aacr%3Amfa+urn%3Aportcullis%3Aacr%3Apwd",
+        started.url
+    );
+    let callback = app.sign_in(&url, "ada", true).await;
+    let tokens = rp
+        .exchange(&callback_params(&callback)["code"], started.verifier)
+        .await
+        .expect("exchange");
+    let claims = tokens
+        .id_token()
+        .expect("id token")
+        .claims(&rp.client.id_token_verifier(), &started.nonce)
+        .expect("valid");
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:portcullis:acr:pwd")
+    );
+    // The refreshed ID token says the same.
+    let refresh = tokens.refresh_token().expect("refresh").secret().clone();
+    let (auth_id, auth_secret) = rp.auth().expect("confidential");
+    let (status, _, body) = app
+        .post_token(
+            Some((auth_id, auth_secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id_token = body["id_token"].as_str().expect("id token");
+    let payload = id_token.split('.').nth(1).expect("payload");
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(payload["acr"], "urn:portcullis:acr:pwd");
+
+    // A client that requires a second factor: ada, signed in with her password in
+    // this browser already, is sent to set one up before any code.
+    let mut strict = web_app(CALLBACK);
+    strict.require_second_factor = true;
+    let (client, secret) = app.add_client(strict).await;
+    let strict = Rp::discover(&app, &client.client_id, secret.as_deref(), CALLBACK).await;
+    let started = strict.start(&["openid"]);
+    let r = app.http.get(&started.url).send().await.expect("authorize");
+    let to = location(&r);
+    assert!(to.starts_with("/login/second-factor?request="), "{to}");
+    let r = app.get(&to).await;
+    assert!(location(&r).starts_with("/account/two-factor/totp?request="));
+}
+
+async fn two_uses_of_one_step_at_once_let_exactly_one_through(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    let totp = &app.state.store.totp;
+    let now = app.clock.now();
+    assert!(totp.start(ada.id, "KEY", now).await.expect("start"));
+    let mut tx = app.state.store.db.begin_write().await.expect("tx");
+    assert!(totp.confirm_in(&mut tx, ada.id, "KEY", 10, now).await.expect("confirm"));
+    tx.commit().await.expect("commit");
+    let other = portcullis::storage::Store::new(app.second_db().await);
+    let (a, b) = tokio::join!(totp.use_step(ada.id, 11), other.totp.use_step(ada.id, 11));
+    assert!(a.expect("a") ^ b.expect("b"), "exactly one of two");
+    assert!(!totp.use_step(ada.id, 11).await.expect("again"));
+    assert!(!totp.use_step(ada.id, 9).await.expect("older"));
+    assert!(totp.use_step(ada.id, 12).await.expect("later"));
+    // A pending key is not replaced once confirmed.
+    assert!(!totp.start(ada.id, "OTHER", now).await.expect("start"));
+
+    let codes = &app.state.store.recovery_codes;
+    let mut tx = app.state.store.db.begin_write().await.expect("tx");
+    codes
+        .replace_in(&mut tx, ada.id, &["h1".to_owned(), "h2".to_owned()], now)
+        .await
+        .expect("replace");
+    tx.commit().await.expect("commit");
+    assert_eq!(codes.count_left(ada.id).await.expect("count"), 2);
+    let mut t1 = app.state.store.db.begin_write().await.expect("tx");
+    assert!(codes.consume_in(&mut t1, ada.id, "h1", now).await.expect("use"));
+    t1.commit().await.expect("commit");
+    let mut t2 = app.state.store.db.begin_write().await.expect("tx");
+    assert!(!codes.consume_in(&mut t2, ada.id, "h1", now).await.expect("reuse"));
+    t2.commit().await.expect("commit");
+    assert_eq!(codes.count_left(ada.id).await.expect("count"), 1);
+}
+
+both_backends!(
+    acr_values_and_a_client_flag_ask_for_a_second_factor,
+    two_uses_of_one_step_at_once_let_exactly_one_through,
+);

@@ -106,6 +106,7 @@ impl Grants {
                     nonce: None,
                     auth_time: grant.auth_time,
                     amr: &grant.amr,
+                    acr: grant.acr.as_deref(),
                     sid: grant.sid.as_deref(),
                     access_token: access.token.expose(),
                 },
