@@ -516,7 +516,24 @@ macro_rules! with_settings {
 with_settings!(
     everyone_must_set_up_a_second_factor_right_after_the_password,
     admins_must_and_other_people_need_not,
+    with_an_encryption_key_the_totp_key_is_sealed_at_rest,
 );
+
+async fn with_an_encryption_key_the_totp_key_is_sealed_at_rest(backend: crate::helpers::Backend) {
+    // 32 bytes of 0x07, base64.
+    let overlay = "[keys]\nencryption_key = \"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\"\n";
+    let app = TestApp::spawn_with(backend, overlay).await;
+    let ada = app.add_user("ada").await;
+    let (key, _) = enrol(&app, &Browser::new(&app), "ada").await;
+    let stored = app.state.store.totp.find(ada.id).await.expect("find").expect("row");
+    assert!(stored.secret.starts_with("aes256gcm:"), "sealed: {}", stored.secret);
+    assert!(!stored.secret.contains(&key));
+    next_step(&app);
+    let browser = Browser::new(&app);
+    let next = browser.password("/login", "ada").await;
+    let r = browser.code(&next, &code_at(&app, &key, 0)).await;
+    assert_eq!(location(&r), "/account", "the sealed key still checks codes");
+}
 
 /// Enrols on the page at `path` (already signed in with the password) and saves the
 /// codes; returns the answer to "continue" and the key.

@@ -128,6 +128,12 @@ async fn current_half(
     if who.amr.iter().any(|a| a == "mfa") || request.is_none() {
         return Ok(None);
     }
+    // The half sign-in's clock starts now, not at the password typed long ago (the
+    // time is set again when the second factor is given).
+    let who = crate::accounts::AuthenticatedUser {
+        auth_time: now,
+        ..who
+    };
     flow::await_second_factor(session, &who, request).await?;
     Ok(flow::half_signed_in(session).await?)
 }
@@ -140,9 +146,9 @@ pub(super) async fn second_factor_page(
     Query(q): Query<SecondFactorQuery>,
 ) -> Result<Response, PageError> {
     let Some(half) = current_half(&state, &session, q.request.as_deref()).await? else {
-        // Signed in with a password alone and due to set up a factor: to enrolment.
+        // Already past the second step in this browser: on with the request.
         if let (Some(id), Some(_)) = (&q.request, flow::signed_in(&session).await?) {
-            return Ok(Redirect::to(&flow::page_url(ENROL, id)).into_response());
+            return flow::proceed(&state, &session, id).await;
         }
         return Ok(expired(q.request.as_deref()));
     };

@@ -14,6 +14,7 @@ mod reset;
 mod screenshots;
 mod sign_in;
 mod tokens;
+mod totp;
 
 use std::{
     future::Future,
