@@ -72,7 +72,7 @@ impl From<GrantRow> for StoredGrant {
 #[derive(Debug)]
 pub enum RefreshUse {
     /// First use: the token is now spent; its grant is live.
-    First(StoredGrant),
+    First(Box<StoredGrant>),
     /// Spent before, so the grant has been revoked.
     Replayed,
     /// Unknown, expired, or its grant is revoked.
@@ -195,7 +195,7 @@ impl GrantStore {
         })?;
         if let Some(grant_id) = spent {
             return Ok(match self.find(&grant_id).await? {
-                Some(g) if g.revoked_at.is_none() => RefreshUse::First(g),
+                Some(g) if g.revoked_at.is_none() => RefreshUse::First(Box::new(g)),
                 _ => RefreshUse::Invalid,
             });
         }

@@ -80,7 +80,12 @@ impl Browser {
             form.push(("request", r));
         }
         let r = self.post("/login", &form).await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
         location(&r)
     }
 
@@ -93,7 +98,10 @@ impl Browser {
 }
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().expect("location").to_owned()
+    r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned()
 }
 
 fn totp(base32: &str) -> Totp {
@@ -154,7 +162,15 @@ async fn enrol(app: &TestApp, browser: &Browser, username: &str) -> (String, Vec
 
 /// Starts a code flow for `rp` in a fresh browser and types the password; returns the
 /// browser and the second-factor page it was sent to.
-async fn half_signed_in(app: &TestApp, rp: &Rp) -> (Browser, openidconnect::Nonce, openidconnect::PkceCodeVerifier, String) {
+async fn half_signed_in(
+    app: &TestApp,
+    rp: &Rp,
+) -> (
+    Browser,
+    openidconnect::Nonce,
+    openidconnect::PkceCodeVerifier,
+    String,
+) {
     let started = rp.start(&["openid"]);
     let browser = Browser::new(app);
     let r = browser.get(&started.url).await;
@@ -168,7 +184,12 @@ async fn half_signed_in(app: &TestApp, rp: &Rp) -> (Browser, openidconnect::Nonc
 /// Follows redirects within Portcullis, allowing consent, to the app's callback.
 async fn to_callback(browser: &Browser, mut r: reqwest::Response) -> String {
     for _ in 0..6 {
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
         let to = location(&r);
         if !to.starts_with('/') {
             return to;
@@ -178,7 +199,11 @@ async fn to_callback(browser: &Browser, mut r: reqwest::Response) -> String {
         r = browser
             .post(
                 "/consent",
-                &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("decision", "allow"),
+                ],
             )
             .await;
     }
@@ -249,7 +274,11 @@ async fn a_replayed_code_is_refused_and_drift_of_one_step_is_accepted(app: TestA
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "replayed");
     // And a code of the current step, now older than the last one used: refused too.
     let r = browser.code(&page, &code_at(&app, &key, 0)).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "older than the last used");
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "older than the last used"
+    );
 }
 
 async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
@@ -257,7 +286,11 @@ async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
     let (_, codes) = enrol(&app, &Browser::new(&app), "ada").await;
     let rp = rp_for(&app).await;
     let added = app.mail_to("ada@example.com").await;
-    assert!(added.subject.contains("second factor was added"), "{}", added.subject);
+    assert!(
+        added.subject.contains("second factor was added"),
+        "{}",
+        added.subject
+    );
 
     let (browser, nonce, verifier, page) = half_signed_in(&app, &rp).await;
     // Typed in upper case with spaces for hyphens: still the code.
@@ -281,8 +314,16 @@ async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
         .collect();
     assert_eq!(amr, ["pwd", "otp", "mfa"]);
     let used = app.nth_mail_to("ada@example.com", 2).await;
-    assert!(used.subject.contains("recovery code was used"), "{}", used.subject);
-    assert!(used.text.contains("9 unused recovery codes"), "{}", used.text);
+    assert!(
+        used.subject.contains("recovery code was used"),
+        "{}",
+        used.subject
+    );
+    assert!(
+        used.text.contains("9 unused recovery codes"),
+        "{}",
+        used.text
+    );
     assert!(!used.text.contains(&codes[3]), "never the code itself");
 
     let (browser, _, _, page) = half_signed_in(&app, &rp).await;
@@ -299,9 +340,12 @@ async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
     ] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
-    let text = serde_json::to_string(&events.iter().map(|e| &e.detail).collect::<Vec<_>>())
-        .expect("json");
-    assert!(!codes.iter().any(|c| text.contains(c.as_str())), "no code in the trail");
+    let text =
+        serde_json::to_string(&events.iter().map(|e| &e.detail).collect::<Vec<_>>()).expect("json");
+    assert!(
+        !codes.iter().any(|c| text.contains(c.as_str())),
+        "no code in the trail"
+    );
     let b = Browser::new(&app);
     let next = b.password("/login", "ada").await;
     assert_eq!(next, "/login/second-factor");
@@ -326,7 +370,10 @@ async fn five_wrong_codes_end_the_attempt(app: TestApp) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let html = r.text().await.expect("html");
     assert!(html.contains("too many wrong codes"), "{html}");
-    assert!(html.contains("action=\"/login\""), "back to sign-in: {html}");
+    assert!(
+        html.contains("action=\"/login\""),
+        "back to sign-in: {html}"
+    );
     // The attempt is over: even the right code does not sign in now.
     let (status, html, _) = browser.page(&page).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -342,7 +389,14 @@ async fn hostile_codes_get_the_plain_message(app: TestApp) {
     enrol(&app, &Browser::new(&app), "ada").await;
     let rp = rp_for(&app).await;
     let long = "1".repeat(10 * 1024);
-    for hostile in ["12345\u{0}6", long.as_str(), "١٢٣٤٥٦", "１２３４５６", "", "' OR 1=1 --"] {
+    for hostile in [
+        "12345\u{0}6",
+        long.as_str(),
+        "١٢٣٤٥٦",
+        "１２３４５６",
+        "",
+        "' OR 1=1 --",
+    ] {
         // A fresh attempt each time: five wrong codes would end one.
         let (browser, _, _, page) = half_signed_in(&app, &rp).await;
         let r = browser.code(&page, hostile).await;
@@ -360,7 +414,10 @@ async fn a_half_sign_in_expires_after_five_minutes(app: TestApp) {
     app.clock.advance(Duration::from_secs(6 * 60));
     let (_, html, csrf) = browser.page(&page).await;
     assert!(html.contains("This sign-in has expired"), "{html}");
-    assert!(html.contains("href=\"/login?request="), "signs in again for the app: {html}");
+    assert!(
+        html.contains("href=\"/login?request="),
+        "signs in again for the app: {html}"
+    );
     let r = browser
         .post(&page, &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))])
         .await;
@@ -384,18 +441,33 @@ async fn removal_needs_the_password_or_a_current_code(app: TestApp) {
             .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{wrong:?}");
     }
-    assert!(app.state.accounts.second_factors(app_user(&app).await).await.expect("m").totp);
+    assert!(
+        app.state
+            .accounts
+            .second_factors(app_user(&app).await)
+            .await
+            .expect("m")
+            .totp
+    );
 
     // A current code works (a fresh step: the enrolment's own is used up).
     next_step(&app);
     let r = browser
         .post(
             "/account/two-factor/totp/remove",
-            &[("csrf", &csrf), ("password_or_code", &code_at(&app, &key, 0))],
+            &[
+                ("csrf", &csrf),
+                ("password_or_code", &code_at(&app, &key, 0)),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let m = app.state.accounts.second_factors(app_user(&app).await).await.expect("m");
+    let m = app
+        .state
+        .accounts
+        .second_factors(app_user(&app).await)
+        .await
+        .expect("m");
     assert!(!m.totp && m.recovery_codes_left == 0, "{m:?}");
     let removed = app.nth_mail_to("ada@example.com", 2).await;
     assert!(removed.subject.contains("removed"), "{}", removed.subject);
@@ -409,7 +481,10 @@ async fn removal_needs_the_password_or_a_current_code(app: TestApp) {
         .expect("key")
         .replace(' ', "");
     let r = browser
-        .post("/account/two-factor/totp", &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))])
+        .post(
+            "/account/two-factor/totp",
+            &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = browser
@@ -419,7 +494,14 @@ async fn removal_needs_the_password_or_a_current_code(app: TestApp) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(!app.state.accounts.second_factors(app_user(&app).await).await.expect("m").totp);
+    assert!(
+        !app.state
+            .accounts
+            .second_factors(app_user(&app).await)
+            .await
+            .expect("m")
+            .totp
+    );
 }
 
 async fn app_user(app: &TestApp) -> uuid::Uuid {
@@ -460,15 +542,26 @@ async fn recovery_codes_are_regenerated_and_downloaded(app: TestApp) {
     let r = browser
         .post(
             "/account/two-factor/recovery-codes/download",
-            &[("csrf", &csrf), ("codes", &format!("{text} <script>alert(1)</script>"))],
+            &[
+                ("csrf", &csrf),
+                ("codes", &format!("{text} <script>alert(1)</script>")),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
-    assert!(r.headers()["content-disposition"].to_str().expect("h").starts_with("attachment"));
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .expect("h")
+            .starts_with("attachment")
+    );
     let body = r.text().await.expect("body");
     assert!(new.iter().all(|c| body.contains(c)));
-    assert!(!body.contains("<script>"), "only code-shaped lines are echoed: {body}");
+    assert!(
+        !body.contains("<script>"),
+        "only code-shaped lines are echoed: {body}"
+    );
 
     // Old codes no longer sign in.
     let rp = rp_for(&app).await;
@@ -525,19 +618,38 @@ async fn with_an_encryption_key_the_totp_key_is_sealed_at_rest(backend: crate::h
     let app = TestApp::spawn_with(backend, overlay).await;
     let ada = app.add_user("ada").await;
     let (key, _) = enrol(&app, &Browser::new(&app), "ada").await;
-    let stored = app.state.store.totp.find(ada.id).await.expect("find").expect("row");
-    assert!(stored.secret.starts_with("aes256gcm:"), "sealed: {}", stored.secret);
+    let stored = app
+        .state
+        .store
+        .totp
+        .find(ada.id)
+        .await
+        .expect("find")
+        .expect("row");
+    assert!(
+        stored.secret.starts_with("aes256gcm:"),
+        "sealed: {}",
+        stored.secret
+    );
     assert!(!stored.secret.contains(&key));
     next_step(&app);
     let browser = Browser::new(&app);
     let next = browser.password("/login", "ada").await;
     let r = browser.code(&next, &code_at(&app, &key, 0)).await;
-    assert_eq!(location(&r), "/account", "the sealed key still checks codes");
+    assert_eq!(
+        location(&r),
+        "/account",
+        "the sealed key still checks codes"
+    );
 }
 
 /// Enrols on the page at `path` (already signed in with the password) and saves the
 /// codes; returns the answer to "continue" and the key.
-async fn enrol_during_sign_in(app: &TestApp, browser: &Browser, path: &str) -> (reqwest::Response, String) {
+async fn enrol_during_sign_in(
+    app: &TestApp,
+    browser: &Browser,
+    path: &str,
+) -> (reqwest::Response, String) {
     let (status, html, csrf) = browser.page(path).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("needs a second step"), "{html}");
@@ -561,17 +673,29 @@ async fn enrol_during_sign_in(app: &TestApp, browser: &Browser, path: &str) -> (
         form.push(("request", request));
     }
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    (browser.post("/account/two-factor/continue", &form).await, key)
+    (
+        browser.post("/account/two-factor/continue", &form).await,
+        key,
+    )
 }
 
-async fn everyone_must_set_up_a_second_factor_right_after_the_password(backend: crate::helpers::Backend) {
-    let app = TestApp::spawn_with(backend, "[accounts]\nrequire_second_factor = \"everyone\"\n").await;
+async fn everyone_must_set_up_a_second_factor_right_after_the_password(
+    backend: crate::helpers::Backend,
+) {
+    let app = TestApp::spawn_with(
+        backend,
+        "[accounts]\nrequire_second_factor = \"everyone\"\n",
+    )
+    .await;
     app.add_user("ada").await;
     app.add_user("bob").await;
 
     // Signing in for no app: to enrolment, then the account page.
     let browser = Browser::new(&app);
-    assert_eq!(browser.password("/login", "ada").await, "/account/two-factor/totp");
+    assert_eq!(
+        browser.password("/login", "ada").await,
+        "/account/two-factor/totp"
+    );
     let (status, html, csrf) = browser.page("/account/two-factor/totp").await;
     assert_eq!(status, StatusCode::OK);
     let key = html
@@ -581,7 +705,10 @@ async fn everyone_must_set_up_a_second_factor_right_after_the_password(backend: 
         .expect("key")
         .replace(' ', "");
     let r = browser
-        .post("/account/two-factor/totp", &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))])
+        .post(
+            "/account/two-factor/totp",
+            &[("csrf", &csrf), ("code", &code_at(&app, &key, 0))],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
@@ -595,7 +722,10 @@ async fn everyone_must_set_up_a_second_factor_right_after_the_password(backend: 
     let r = browser.get(&next).await;
     assert!(next.starts_with("/login/second-factor?request="), "{next}");
     let enrol_at = location(&r);
-    assert!(enrol_at.starts_with("/account/two-factor/totp?request="), "{enrol_at}");
+    assert!(
+        enrol_at.starts_with("/account/two-factor/totp?request="),
+        "{enrol_at}"
+    );
     let (r, _) = enrol_during_sign_in(&app, &browser, &enrol_at).await;
     let callback = to_callback(&browser, r).await;
     let tokens = rp
@@ -621,7 +751,8 @@ async fn everyone_must_set_up_a_second_factor_right_after_the_password(backend: 
 }
 
 async fn admins_must_and_other_people_need_not(backend: crate::helpers::Backend) {
-    let app = TestApp::spawn_with(backend, "[accounts]\nrequire_second_factor = \"admins\"\n").await;
+    let app =
+        TestApp::spawn_with(backend, "[accounts]\nrequire_second_factor = \"admins\"\n").await;
     portcullis::commands::user_add(
         &app.config(),
         "root",
@@ -632,8 +763,14 @@ async fn admins_must_and_other_people_need_not(backend: crate::helpers::Backend)
     .await
     .expect("admin");
     app.add_user("ada").await;
-    assert_eq!(Browser::new(&app).password("/login", "root").await, "/account/two-factor/totp");
-    assert_eq!(Browser::new(&app).password("/login", "ada").await, "/account");
+    assert_eq!(
+        Browser::new(&app).password("/login", "root").await,
+        "/account/two-factor/totp"
+    );
+    assert_eq!(
+        Browser::new(&app).password("/login", "ada").await,
+        "/account"
+    );
 }
 
 async fn acr_values_and_a_client_flag_ask_for_a_second_factor(app: TestApp) {
@@ -708,7 +845,11 @@ async fn two_uses_of_one_step_at_once_let_exactly_one_through(app: TestApp) {
     let now = app.clock.now();
     assert!(totp.start(ada.id, "KEY", now).await.expect("start"));
     let mut tx = app.state.store.db.begin_write().await.expect("tx");
-    assert!(totp.confirm_in(&mut tx, ada.id, "KEY", 10, now).await.expect("confirm"));
+    assert!(
+        totp.confirm_in(&mut tx, ada.id, "KEY", 10, now)
+            .await
+            .expect("confirm")
+    );
     tx.commit().await.expect("commit");
     let other = portcullis::storage::Store::new(app.second_db().await);
     let (a, b) = tokio::join!(totp.use_step(ada.id, 11), other.totp.use_step(ada.id, 11));
@@ -728,10 +869,20 @@ async fn two_uses_of_one_step_at_once_let_exactly_one_through(app: TestApp) {
     tx.commit().await.expect("commit");
     assert_eq!(codes.count_left(ada.id).await.expect("count"), 2);
     let mut t1 = app.state.store.db.begin_write().await.expect("tx");
-    assert!(codes.consume_in(&mut t1, ada.id, "h1", now).await.expect("use"));
+    assert!(
+        codes
+            .consume_in(&mut t1, ada.id, "h1", now)
+            .await
+            .expect("use")
+    );
     t1.commit().await.expect("commit");
     let mut t2 = app.state.store.db.begin_write().await.expect("tx");
-    assert!(!codes.consume_in(&mut t2, ada.id, "h1", now).await.expect("reuse"));
+    assert!(
+        !codes
+            .consume_in(&mut t2, ada.id, "h1", now)
+            .await
+            .expect("reuse")
+    );
     t2.commit().await.expect("commit");
     assert_eq!(codes.count_left(ada.id).await.expect("count"), 1);
 }

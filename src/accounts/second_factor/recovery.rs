@@ -67,7 +67,9 @@ impl Accounts {
         if self.store.recovery_codes.any_in(tx, user).await? {
             return Ok(None);
         }
-        self.replace_recovery_codes_in(tx, user, None).await.map(Some)
+        self.replace_recovery_codes_in(tx, user, None)
+            .await
+            .map(Some)
     }
 
     async fn replace_recovery_codes_in(
@@ -140,7 +142,11 @@ impl Accounts {
         {
             return Ok(None);
         }
-        let left = self.store.recovery_codes.count_left_in(&mut tx, user).await?;
+        let left = self
+            .store
+            .recovery_codes
+            .count_left_in(&mut tx, user)
+            .await?;
         let event = Event::by_user(EventKind::RecoveryCodeUsed, user)
             .from(origin)
             .with("left", left);

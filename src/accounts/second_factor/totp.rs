@@ -133,7 +133,10 @@ impl Accounts {
     /// The key to show for enrolling an authenticator app: the pending one if it was
     /// made in the last hour (a reload shows the same QR code), else a fresh one.
     /// `None` when an app is already switched on.
-    pub async fn totp_enrolment(&self, user: &StoredUser) -> Result<Option<Enrolment>, StorageError> {
+    pub async fn totp_enrolment(
+        &self,
+        user: &StoredUser,
+    ) -> Result<Option<Enrolment>, StorageError> {
         let now = self.clock.now();
         let base32 = match self.store.totp.find(user.id).await? {
             Some(t) if t.confirmed_at.is_some() => return Ok(None),
@@ -293,7 +296,10 @@ impl Accounts {
         let mut tx = self.store.db.begin_write().await?;
         self.store.totp.remove_in(&mut tx, user.id).await?;
         if !passkeys_left {
-            self.store.recovery_codes.remove_in(&mut tx, user.id).await?;
+            self.store
+                .recovery_codes
+                .remove_in(&mut tx, user.id)
+                .await?;
         }
         let event = Event::by_user(EventKind::TotpRemoved, user.id).from(origin);
         self.audit.record_in(&mut tx, event, now).await?;
@@ -329,7 +335,10 @@ mod tests {
         let base32 = totp_rs::Secret::from(vec![7u8; 20]).to_base32();
         let totp = totp_for(&base32).expect("a valid key");
         let now = 1_800_000_000_i64;
-        let at = |t: i64| totp.generate(u64::try_from(t).expect("positive")).to_string();
+        let at = |t: i64| {
+            totp.generate(u64::try_from(t).expect("positive"))
+                .to_string()
+        };
         let step = now / 30;
         assert_eq!(matching_step(&base32, &at(now), now), Some(step));
         assert_eq!(matching_step(&base32, &at(now - 30), now), Some(step - 1));

@@ -135,7 +135,7 @@ async fn current_half(
         ..who
     };
     flow::await_second_factor(session, &who, request).await?;
-    Ok(flow::half_signed_in(session).await?)
+    flow::half_signed_in(session).await
 }
 
 /// `GET /login/second-factor`: asks for the second factor of the half sign-in.
@@ -215,8 +215,8 @@ pub(super) async fn second_factor_submit(
         .map_err(manage_failed)?;
     if let Some(passed) = passed {
         let request = half.request.clone();
-        let who = flow::complete_second_factor(&session, half, &[passed.amr()], &origin, now)
-            .await?;
+        let who =
+            flow::complete_second_factor(&session, half, &[passed.amr()], &origin, now).await?;
         state.accounts.count_success(user).await?;
         state
             .accounts

@@ -66,15 +66,22 @@ async fn a_person_enrols_an_app_and_signs_in_with_codes_and_a_recovery_code(app:
         let (key, codes) = enrol(&app, &b).await;
         b.click_button("I’ve saved them — continue").await;
         assert!(b.text("#totp-status").await.starts_with("On."));
-        assert!(b.text("#recovery-status").await.starts_with("10 unused codes left"));
+        assert!(
+            b.text("#recovery-status")
+                .await
+                .starts_with("10 unused codes left")
+        );
 
         // Sign in again for an app: the password, then the code.
         let rp = web_rp(&app).await;
         let started = rp.start(&["openid"]);
-        b.goto(&with_params(&started.url, &[("prompt", "login")])).await;
-        b.sign_in_as("ada").await;
-        b.wait_for_url("the second-factor page", |u| u.path() == "/login/second-factor")
+        b.goto(&with_params(&started.url, &[("prompt", "login")]))
             .await;
+        b.sign_in_as("ada").await;
+        b.wait_for_url("the second-factor page", |u| {
+            u.path() == "/login/second-factor"
+        })
+        .await;
         // The code that switched the app on is used up.
         type_into(&b, "#code", &code(&app, &key, 0)).await;
         b.click_button("Continue").await;
@@ -103,10 +110,13 @@ async fn a_person_enrols_an_app_and_signs_in_with_codes_and_a_recovery_code(app:
         // A recovery code, typed with spaces: once.
         for attempt in 0..2 {
             let started = rp.start(&["openid"]);
-            b.goto(&with_params(&started.url, &[("prompt", "login")])).await;
-            b.sign_in_as("ada").await;
-            b.wait_for_url("the second-factor page", |u| u.path() == "/login/second-factor")
+            b.goto(&with_params(&started.url, &[("prompt", "login")]))
                 .await;
+            b.sign_in_as("ada").await;
+            b.wait_for_url("the second-factor page", |u| {
+                u.path() == "/login/second-factor"
+            })
+            .await;
             type_into(&b, "#code", &codes[0].replace('-', " ")).await;
             b.click_button("Continue").await;
             if attempt == 0 {
@@ -116,7 +126,11 @@ async fn a_person_enrols_an_app_and_signs_in_with_codes_and_a_recovery_code(app:
             }
         }
         let mail = app.nth_mail_to("ada@example.com", 2).await;
-        assert!(mail.subject.contains("recovery code was used"), "{}", mail.subject);
+        assert!(
+            mail.subject.contains("recovery code was used"),
+            "{}",
+            mail.subject
+        );
     })
     .await;
 }
@@ -157,7 +171,10 @@ async fn screenshots_of_the_two_step_pages() {
         b.click_button("I’ve saved them — continue").await;
         b.goto(&app.url("/account#two-factor")).await;
         b.client
-            .execute("document.getElementById('two-factor').scrollIntoView()", vec![])
+            .execute(
+                "document.getElementById('two-factor').scrollIntoView()",
+                vec![],
+            )
             .await
             .expect("scroll");
         both("account-two-factor").await;
@@ -166,10 +183,13 @@ async fn screenshots_of_the_two_step_pages() {
 
         let rp = web_rp(&app).await;
         let started = rp.start(&["openid"]);
-        b.goto(&with_params(&started.url, &[("prompt", "login")])).await;
-        b.sign_in_as("ada").await;
-        b.wait_for_url("the second-factor page", |u| u.path() == "/login/second-factor")
+        b.goto(&with_params(&started.url, &[("prompt", "login")]))
             .await;
+        b.sign_in_as("ada").await;
+        b.wait_for_url("the second-factor page", |u| {
+            u.path() == "/login/second-factor"
+        })
+        .await;
         both("second-factor").await;
         type_into(&b, "#code", "000000").await;
         b.click_button("Continue").await;

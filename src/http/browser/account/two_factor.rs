@@ -247,17 +247,14 @@ async fn codes_page(
     };
     let mut response = render(StatusCode::OK, &page);
     // Shown once: not to be kept by any cache, nor shown again by "back".
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
-fn proof_page(
-    csrf: String,
-    remove: bool,
-    error: Option<String>,
-) -> ConfirmPage {
+fn proof_page(csrf: String, remove: bool, error: Option<String>) -> ConfirmPage {
     if remove {
         ConfirmPage {
             csrf,
