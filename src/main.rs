@@ -79,6 +79,11 @@ enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove someone's authenticator app and recovery codes, when they lost both.
+    ResetSecondFactor {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +213,9 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         }
         Command::User(UserCommand::Enable { username }) => {
             commands::user::enable(&config, &username).await
+        }
+        Command::User(UserCommand::ResetSecondFactor { username }) => {
+            commands::user::reset_second_factor(&config, &username).await
         }
         Command::Client(ClientCommand::Add(args)) => {
             let json = args.json;

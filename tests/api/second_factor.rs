@@ -891,3 +891,38 @@ both_backends!(
     acr_values_and_a_client_flag_ask_for_a_second_factor,
     two_uses_of_one_step_at_once_let_exactly_one_through,
 );
+
+async fn an_admin_resets_the_second_factor_of_someone_who_lost_it(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    enrol(&app, &Browser::new(&app), "ada").await;
+    let (user, removed) =
+        portcullis::commands::user::user_reset_second_factor(&app.config(), "ADA")
+            .await
+            .expect("reset");
+    assert!(removed);
+    assert_eq!(user.id, ada.id);
+    let m = app
+        .state
+        .accounts
+        .second_factors(ada.id)
+        .await
+        .expect("methods");
+    assert!(!m.totp && m.recovery_codes_left == 0, "{m:?}");
+    let mail = app.nth_mail_to("ada@example.com", 2).await;
+    assert!(mail.text.contains("by an administrator"), "{}", mail.text);
+    assert_eq!(
+        Browser::new(&app).password("/login", "ada").await,
+        "/account"
+    );
+    let (_, again) = portcullis::commands::user::user_reset_second_factor(&app.config(), "ada")
+        .await
+        .expect("reset");
+    assert!(!again, "nothing left to remove");
+    assert!(
+        portcullis::commands::user::user_reset_second_factor(&app.config(), "nobody")
+            .await
+            .is_err()
+    );
+}
+
+both_backends!(an_admin_resets_the_second_factor_of_someone_who_lost_it);

@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use super::super::{
     Accounts,
+    admin::AdminError,
     manage::{Field, ManageError, Refusal},
 };
 use crate::{
-    audit::{Event, EventKind, Origin},
+    audit::{Actor, Event, EventKind, Origin},
     crypto::{keys, random},
     mail::Message,
     storage::{StorageError, StoredTotp, StoredUser},
@@ -276,6 +277,43 @@ impl Accounts {
             Err(ManageError::Refused(_)) => Err(wrong()),
             other => other,
         }
+    }
+
+    /// `portcullis user reset-second-factor`: for a person who lost their phone and
+    /// their recovery codes, removes the authenticator app and the recovery codes (a
+    /// passkey stays: it is removed from the account page). Returns the person and
+    /// whether anything was removed.
+    pub async fn reset_second_factor_by_admin(
+        &self,
+        username: &str,
+    ) -> Result<(StoredUser, bool), AdminError> {
+        let user = self.changeable(username).await?;
+        let now = self.clock.now();
+        let mut tx = self.store.db.begin_write().await?;
+        let had_totp = self.store.totp.remove_in(&mut tx, user.id).await?;
+        let codes = self
+            .store
+            .recovery_codes
+            .remove_in(&mut tx, user.id)
+            .await?;
+        if !had_totp && codes == 0 {
+            return Ok((user, false));
+        }
+        let event = Event::new(EventKind::TotpRemoved, Actor::Cli)
+            .about(user.id)
+            .with("recovery_codes_removed", codes);
+        self.audit.record_in(&mut tx, event, now).await?;
+        let message = Message::SecondFactorRemoved {
+            name: Self::salutation(&user),
+            method: "your authenticator app and your recovery codes, by an administrator"
+                .to_owned(),
+        };
+        self.mailer
+            .queue_in(&mut tx, &user.email, &message, now)
+            .await?;
+        tx.commit().await?;
+        self.mailer.wake();
+        Ok((user, true))
     }
 
     /// Removes the authenticator app, given the password or a current code. Recovery
