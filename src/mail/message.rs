@@ -33,7 +33,8 @@ pub enum Message {
     SecondFactorAdded { name: String, method: String },
     /// A second factor was removed.
     SecondFactorRemoved { name: String, method: String },
-    /// A recovery code was used to sign in; `left` are still unused.
+    /// A recovery code was used to sign in; `left` says how many are still unused
+    /// ("9 unused recovery codes").
     RecoveryCodeUsed { name: String, left: String },
 }
 
@@ -190,7 +191,7 @@ mod tests {
             },
             Message::RecoveryCodeUsed {
                 name: hostile.into(),
-                left: "9".into(),
+                left: "9 unused recovery codes".into(),
             },
         ];
         for m in messages {

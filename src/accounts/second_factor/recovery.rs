@@ -153,7 +153,10 @@ impl Accounts {
         self.audit.record_in(&mut tx, event, now).await?;
         let message = Message::RecoveryCodeUsed {
             name: Self::salutation(&person),
-            left: left.to_string(),
+            left: match left {
+                1 => "1 unused recovery code".to_owned(),
+                n => format!("{n} unused recovery codes"),
+            },
         };
         self.mailer
             .queue_in(&mut tx, &person.email, &message, now)

@@ -264,3 +264,30 @@ async fn retry(
     };
     Ok(render(StatusCode::BAD_REQUEST, &page))
 }
+
+#[cfg(test)]
+mod tests {
+    use askama::Template;
+
+    use super::SecondFactorPage;
+
+    #[test]
+    fn the_passkey_slot_is_there_only_for_a_person_with_a_passkey() {
+        let page = |passkeys| SecondFactorPage {
+            csrf: "c".into(),
+            request: Some("r1".into()),
+            error: None,
+            passkeys,
+            totp: true,
+        };
+        let html = page(true).render().expect("renders");
+        assert!(
+            html.contains(r#"<div id="passkey-second-factor" data-request="r1" hidden>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<script src="/static/passkeys.js" defer></script>"#));
+        assert!(html.contains("Use a passkey"));
+        let html = page(false).render().expect("renders");
+        assert!(!html.contains("passkey-second-factor") && !html.contains("<script"));
+    }
+}
