@@ -121,14 +121,27 @@ fn code_at(app: &TestApp, base32: &str, offset: i64) -> String {
     totp(base32).generate(t).to_string()
 }
 
-/// Moves the test clock past the steps used so far, so the next code is fresh.
+/// Moves the test clock past the steps used so far, to just after the start of a step,
+/// so the next code is fresh and the wall clock (which the test clock follows) does not
+/// cross into the next step while the test compares codes.
 fn next_step(app: &TestApp) {
-    app.clock.advance(Duration::from_secs(90));
+    let into_step = u64::try_from(app.clock.now().rem_euclid(30)).expect("positive");
+    app.clock.advance(Duration::from_secs(90 - into_step + 1));
 }
 
 /// Signs `username` in on `browser` (no app) and enrols an authenticator app from the
 /// key the page shows; returns the key and the recovery codes shown once.
 async fn enrol(app: &TestApp, browser: &Browser, username: &str) -> (String, Vec<String>) {
+    let (key, _, codes) = enrol_with_code(app, browser, username).await;
+    (key, codes)
+}
+
+/// The same, with the code that switched the app on.
+async fn enrol_with_code(
+    app: &TestApp,
+    browser: &Browser,
+    username: &str,
+) -> (String, String, Vec<String>) {
     assert_eq!(browser.password("/login", username).await, "/account");
     let (status, html, csrf) = browser.page("/account/two-factor/totp").await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -141,10 +154,11 @@ async fn enrol(app: &TestApp, browser: &Browser, username: &str) -> (String, Vec
         .expect("the key")
         .replace(' ', "");
     assert_eq!(key.len(), 32, "160 bits in base32: {key}");
+    let first = code_at(app, &key, 0);
     let r = browser
         .post(
             "/account/two-factor/totp",
-            &[("csrf", &csrf), ("code", &code_at(app, &key, 0))],
+            &[("csrf", &csrf), ("code", &first)],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -157,7 +171,7 @@ async fn enrol(app: &TestApp, browser: &Browser, username: &str) -> (String, Vec
         .map(str::to_owned)
         .collect();
     assert_eq!(codes.len(), 10, "{html}");
-    (key, codes)
+    (key, first, codes)
 }
 
 /// Starts a code flow for `rp` in a fresh browser and types the password; returns the
@@ -217,12 +231,12 @@ async fn rp_for(app: &TestApp) -> Rp {
 
 async fn sign_in_with_totp_puts_otp_and_mfa_in_the_id_token(app: TestApp) {
     app.add_user("ada").await;
-    let (key, _) = enrol(&app, &Browser::new(&app), "ada").await;
+    let (key, first, _) = enrol_with_code(&app, &Browser::new(&app), "ada").await;
     let rp = rp_for(&app).await;
     let (browser, nonce, verifier, page) = half_signed_in(&app, &rp).await;
 
-    // The code that confirmed enrolment is of this step: it is refused again.
-    let r = browser.code(&page, &code_at(&app, &key, 0)).await;
+    // The code that confirmed enrolment is used up: it is refused again.
+    let r = browser.code(&page, &first).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.expect("html").contains("That code didn"));
 
