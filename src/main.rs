@@ -84,6 +84,11 @@ enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove someone's authenticator app and recovery codes, when they lost both.
+    ResetSecondFactor {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +125,10 @@ struct ClientAddArgs {
     /// An app of ours: people are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// Everyone who signs in to this app must pass a second factor (and set one up
+    /// first if they have none).
+    #[arg(long)]
+    require_second_factor: bool,
     /// How the client authenticates at the token endpoint: client_secret_basic
     /// (default for confidential clients), client_secret_post, or none (public);
     /// repeat to allow several.
@@ -213,6 +222,9 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         Command::User(UserCommand::Unlock { username }) => {
             commands::user::unlock(&config, &username).await
         }
+        Command::User(UserCommand::ResetSecondFactor { username }) => {
+            commands::user::reset_second_factor(&config, &username).await
+        }
         Command::Client(ClientCommand::Add(args)) => {
             let json = args.json;
             commands::client::add(&config, args.into_registration(), json).await
@@ -236,6 +248,7 @@ impl ClientAddArgs {
             first_party: self.first_party,
             token_endpoint_auth_methods: self.token_endpoint_auth_methods,
             resource_audiences: self.resource_audiences,
+            require_second_factor: self.require_second_factor,
         }
     }
 }

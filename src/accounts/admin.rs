@@ -78,7 +78,7 @@ impl Accounts {
     }
 
     /// An account an admin may change: it exists and is not a tombstone.
-    async fn changeable(&self, username: &str) -> Result<StoredUser, AdminError> {
+    pub(crate) async fn changeable(&self, username: &str) -> Result<StoredUser, AdminError> {
         let user = self
             .find_by_username(username)
             .await?

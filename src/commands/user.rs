@@ -207,6 +207,36 @@ pub async fn disable(config: &Config, username: &str) -> Result<(), CommandError
     Ok(())
 }
 
+/// `portcullis user reset-second-factor`: removes the authenticator app and recovery
+/// codes of someone who lost both. Returns the person and whether anything was removed.
+pub async fn user_reset_second_factor(
+    config: &Config,
+    username: &str,
+) -> Result<(StoredUser, bool), CommandError> {
+    let (store, accounts) = open_accounts(config).await?;
+    let done = accounts.reset_second_factor_by_admin(username).await;
+    store.db.close().await;
+    Ok(done?)
+}
+
+/// `portcullis user reset-second-factor`, as the CLI runs it.
+pub async fn reset_second_factor(config: &Config, username: &str) -> Result<(), CommandError> {
+    let (user, removed) = user_reset_second_factor(config, username).await?;
+    if removed {
+        println!(
+            "removed the authenticator app and recovery codes of {}; they sign in with \
+             their password and can set up a new app",
+            user.username
+        );
+    } else {
+        println!(
+            "{} had no authenticator app or recovery codes",
+            user.username
+        );
+    }
+    Ok(())
+}
+
 /// `portcullis user enable`, as the CLI runs it.
 pub async fn enable(config: &Config, username: &str) -> Result<(), CommandError> {
     let change = user_set_disabled(config, username, false).await?;

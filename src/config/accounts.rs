@@ -16,6 +16,18 @@ pub enum Registration {
     Closed,
 }
 
+/// Who must pass a second factor at sign-in, whatever the app (a client can ask for it
+/// too, with its own flag).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequireSecondFactor {
+    #[default]
+    Never,
+    /// People whose roles include "admin".
+    Admins,
+    Everyone,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSettings {
@@ -32,6 +44,8 @@ pub struct AccountSettings {
     pub verification_ttl: Duration,
     #[serde(deserialize_with = "lifetime")]
     pub reset_ttl: Duration,
+    #[serde(default)]
+    pub require_second_factor: RequireSecondFactor,
 }
 
 impl AccountSettings {

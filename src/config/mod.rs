@@ -23,7 +23,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 pub use self::{
-    accounts::{AccountSettings, AuditSettings, MailSettings, Registration},
+    accounts::{AccountSettings, AuditSettings, MailSettings, Registration, RequireSecondFactor},
     database::DatabaseSettings,
     http::{ClientIpHeader, HttpSettings},
     keys::KeySettings,

@@ -274,7 +274,10 @@ async fn seal_stored(store: &KeyStore, key: &EncryptionKey) -> Result<(), KeyErr
     Ok(())
 }
 
-fn seal(key: &EncryptionKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
+/// Seals `plain` with AES-256-GCM under `key`, bound to `kid` (the associated data:
+/// a sealed value moved to another key id, or another person, does not open). Also
+/// seals TOTP keys (`accounts::second_factor::totp`).
+pub(crate) fn seal(key: &EncryptionKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
     let mut nonce = [0u8; 12];
     super::random::fill(&mut nonce);
     let mut tag = [0u8; 16];
@@ -294,7 +297,13 @@ fn seal(key: &EncryptionKey, kid: &str, plain: &[u8]) -> Result<String, KeyError
     Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(out)))
 }
 
-fn unseal(key: Option<&EncryptionKey>, kid: &str, stored: &str) -> Result<String, KeyError> {
+/// Opens what `seal` sealed for `kid`; a value stored in the clear (no prefix) is
+/// returned as it is.
+pub(crate) fn unseal(
+    key: Option<&EncryptionKey>,
+    kid: &str,
+    stored: &str,
+) -> Result<String, KeyError> {
     let Some(sealed) = stored.strip_prefix(SEALED_PREFIX) else {
         return Ok(stored.to_owned());
     };

@@ -36,6 +36,14 @@ pub enum Message {
     },
     /// A passkey was added to the account; `passkey` is the name it was given.
     PasskeyAdded { name: String, passkey: String },
+    /// A second factor was added; `method` says which ("an authenticator app",
+    /// "a passkey").
+    SecondFactorAdded { name: String, method: String },
+    /// A second factor was removed.
+    SecondFactorRemoved { name: String, method: String },
+    /// A recovery code was used to sign in; `left` says how many are still unused
+    /// ("9 unused recovery codes").
+    RecoveryCodeUsed { name: String, left: String },
 }
 
 /// A message rendered for sending.
@@ -68,6 +76,9 @@ mail_templates! {
     DeletedTxt, DeletedHtml, "mail/account_deleted.txt", "mail/account_deleted.html" { name: str };
     LockedTxt, LockedHtml, "mail/account_locked.txt", "mail/account_locked.html" { name: str, locked_for: str, reset_link: str };
     PasskeyTxt, PasskeyHtml, "mail/passkey_added.txt", "mail/passkey_added.html" { name: str, passkey: str };
+    FactorAddedTxt, FactorAddedHtml, "mail/second_factor_added.txt", "mail/second_factor_added.html" { name: str, method: str };
+    FactorRemovedTxt, FactorRemovedHtml, "mail/second_factor_removed.txt", "mail/second_factor_removed.html" { name: str, method: str };
+    RecoveryUsedTxt, RecoveryUsedHtml, "mail/recovery_code_used.txt", "mail/recovery_code_used.html" { name: str, left: str };
 }
 
 impl Message {
@@ -147,6 +158,21 @@ impl Message {
                 PasskeyTxt,
                 PasskeyHtml { name, passkey }
             ),
+            Self::SecondFactorAdded { name, method } => both!(
+                format!("A second factor was added to your {service} account"),
+                FactorAddedTxt,
+                FactorAddedHtml { name, method }
+            ),
+            Self::SecondFactorRemoved { name, method } => both!(
+                format!("A second factor was removed from your {service} account"),
+                FactorRemovedTxt,
+                FactorRemovedHtml { name, method }
+            ),
+            Self::RecoveryCodeUsed { name, left } => both!(
+                format!("A recovery code was used to sign in to {service}"),
+                RecoveryUsedTxt,
+                RecoveryUsedHtml { name, left }
+            ),
         })
     }
 }
@@ -191,6 +217,18 @@ mod tests {
             Message::PasskeyAdded {
                 name: hostile.into(),
                 passkey: hostile.into(),
+            },
+            Message::SecondFactorAdded {
+                name: hostile.into(),
+                method: "an authenticator app".into(),
+            },
+            Message::SecondFactorRemoved {
+                name: hostile.into(),
+                method: "an authenticator app".into(),
+            },
+            Message::RecoveryCodeUsed {
+                name: hostile.into(),
+                left: "9 unused recovery codes".into(),
             },
         ];
         for m in messages {

@@ -37,6 +37,8 @@ pub struct ClientRegistration {
     pub token_endpoint_auth_methods: Vec<String>,
     /// Audiences it serves as a resource server (it may introspect their tokens).
     pub resource_audiences: Vec<String>,
+    /// Everyone who signs in to it must pass a second factor.
+    pub require_second_factor: bool,
 }
 
 /// A registration ready to store, and the secret to show once (confidential clients).
@@ -186,6 +188,7 @@ impl ClientRegistration {
             allowed_scopes: scopes,
             first_party: self.first_party,
             resource_audiences,
+            require_second_factor: self.require_second_factor,
         };
         Ok(Registered { client, secret })
     }

@@ -2,6 +2,7 @@
 //! scopes and claims, validated authorization requests, PKCE, grants and token minting.
 
 pub mod access;
+pub mod acr;
 pub mod authorize;
 pub mod clients;
 pub mod error;

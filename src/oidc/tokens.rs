@@ -49,6 +49,8 @@ pub struct IdTokenClaims<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
+    /// The acr achieved, when the request asked with `acr_values` (OIDC Core 5.5.1.1).
+    pub acr: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub access_token: &'a str,
 }
@@ -177,6 +179,9 @@ impl Minter<'_> {
         }
         if !c.amr.is_empty() {
             claims.insert("amr".into(), c.amr.into());
+        }
+        if let Some(acr) = c.acr {
+            claims.insert("acr".into(), acr.into());
         }
         claims.insert("at_hash".into(), at_hash(c.access_token).into());
         self.keys.sign(&payload(claims)?, "JWT").map(Secret::new)

@@ -22,6 +22,8 @@ pub struct StoredClient {
     /// Audiences it serves as a resource server: it may introspect their tokens.
     pub resource_audiences: Vec<String>,
     pub created_at: i64,
+    /// Everyone who signs in to it must pass a second factor.
+    pub require_second_factor: bool,
 }
 
 #[derive(Debug)]
@@ -39,6 +41,7 @@ pub struct NewClient {
     pub resource_audiences: Vec<String>,
     /// The web origins of its redirect URIs.
     pub origins: Vec<String>,
+    pub require_second_factor: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +59,7 @@ struct ClientRow {
     first_party: bool,
     resource_audiences: Json<Vec<String>>,
     created_at: i64,
+    require_second_factor: bool,
 }
 
 impl From<ClientRow> for StoredClient {
@@ -78,13 +82,14 @@ impl From<ClientRow> for StoredClient {
             first_party: r.first_party,
             resource_audiences: r.resource_audiences.0,
             created_at: r.created_at,
+            require_second_factor: r.require_second_factor,
         }
     }
 }
 
 const COLUMNS: &str = "client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, \
                        grant_types, public, token_endpoint_auth_method, allowed_scopes, \
-                       first_party, resource_audiences, created_at";
+                       first_party, resource_audiences, created_at, require_second_factor";
 
 #[derive(Clone, Debug)]
 pub struct ClientStore {
@@ -113,7 +118,7 @@ impl ClientStore {
     ) -> Result<StoredClient> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
         );
         let row = on_tx!(tx, |conn| {
             sqlx::query_as::<_, ClientRow>(&sql)
@@ -129,6 +134,7 @@ impl ClientStore {
                 .bind(new.first_party)
                 .bind(Json(&new.resource_audiences))
                 .bind(now)
+                .bind(new.require_second_factor)
                 .fetch_one(&mut *conn)
                 .await
         });

@@ -21,6 +21,8 @@ pub struct NewCode {
     pub amr: Vec<String>,
     pub sid: String,
     pub expires_at: i64,
+    /// The acr achieved, when the request asked with `acr_values`.
+    pub acr: Option<String>,
 }
 
 /// A code as the rest of Portcullis sees it.
@@ -40,6 +42,7 @@ pub struct StoredCode {
     pub consumed_at: Option<i64>,
     /// The grant its first use created (or is creating).
     pub grant_id: Option<String>,
+    pub acr: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,6 +60,7 @@ struct CodeRow {
     expires_at: i64,
     consumed_at: Option<i64>,
     grant_id: Option<String>,
+    acr: Option<String>,
 }
 
 impl From<CodeRow> for StoredCode {
@@ -75,6 +79,7 @@ impl From<CodeRow> for StoredCode {
             expires_at: r.expires_at,
             consumed_at: r.consumed_at,
             grant_id: r.grant_id,
+            acr: r.acr,
         }
     }
 }
@@ -91,7 +96,7 @@ pub enum CodeUse {
 
 const COLUMNS: &str = "client_id, user_id, redirect_uri, redirect_uri_sent, scope, nonce, \
                        code_challenge, \
-                       auth_time, amr, sid, expires_at, consumed_at, grant_id";
+                       auth_time, amr, sid, expires_at, consumed_at, grant_id, acr";
 
 /// How long a spent code is kept after it expires, so that a late replay is still
 /// recognised and answered by revoking its grant.
@@ -112,7 +117,7 @@ impl CodeStore {
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
                  redirect_uri_sent, scope, nonce, code_challenge, auth_time, amr, sid, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 expires_at, acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&code.code_hash)
             .bind(&code.client_id)
@@ -126,6 +131,7 @@ impl CodeStore {
             .bind(Json(&code.amr))
             .bind(&code.sid)
             .bind(code.expires_at)
+            .bind(&code.acr)
             .execute(pool)
             .await
             .map(|_| ())

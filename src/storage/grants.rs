@@ -18,6 +18,8 @@ pub struct NewGrant {
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub sid: Option<String>,
+    /// The acr achieved, when the request asked with `acr_values`.
+    pub acr: Option<String>,
 }
 
 /// A grant as the rest of Portcullis sees it.
@@ -32,6 +34,7 @@ pub struct StoredGrant {
     pub sid: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub acr: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +48,7 @@ struct GrantRow {
     sid: Option<String>,
     created_at: i64,
     revoked_at: Option<i64>,
+    acr: Option<String>,
 }
 
 impl From<GrantRow> for StoredGrant {
@@ -59,6 +63,7 @@ impl From<GrantRow> for StoredGrant {
             sid: r.sid,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            acr: r.acr,
         }
     }
 }
@@ -67,7 +72,7 @@ impl From<GrantRow> for StoredGrant {
 #[derive(Debug)]
 pub enum RefreshUse {
     /// First use: the token is now spent; its grant is live.
-    First(StoredGrant),
+    First(Box<StoredGrant>),
     /// Spent before, so the grant has been revoked.
     Replayed,
     /// Unknown, expired, or its grant is revoked.
@@ -82,7 +87,8 @@ pub struct IssuedTokens<'a> {
     pub refresh: Option<(&'a str, i64)>,
 }
 
-const COLUMNS: &str = "id, client_id, user_id, scope, auth_time, amr, sid, created_at, revoked_at";
+const COLUMNS: &str =
+    "id, client_id, user_id, scope, auth_time, amr, sid, created_at, revoked_at, acr";
 
 #[derive(Clone, Debug)]
 pub struct GrantStore {
@@ -100,7 +106,7 @@ impl GrantStore {
         on_write!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
-                 created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                 created_at, revoked_at, acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
                  ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at",
             )
             .bind(&grant.id)
@@ -111,6 +117,7 @@ impl GrantStore {
             .bind(Json(&grant.amr))
             .bind(&grant.sid)
             .bind(now)
+            .bind(&grant.acr)
             .execute(pool)
             .await
             .map(|_| ())
@@ -123,7 +130,8 @@ impl GrantStore {
         on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, sid, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                 created_at, acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(&grant.id)
             .bind(&grant.client_id)
@@ -133,6 +141,7 @@ impl GrantStore {
             .bind(Json(&grant.amr))
             .bind(&grant.sid)
             .bind(now)
+            .bind(&grant.acr)
             .execute(&mut *conn)
             .await
             .map(|_| ())
@@ -186,7 +195,7 @@ impl GrantStore {
         })?;
         if let Some(grant_id) = spent {
             return Ok(match self.find(&grant_id).await? {
-                Some(g) if g.revoked_at.is_none() => RefreshUse::First(g),
+                Some(g) if g.revoked_at.is_none() => RefreshUse::First(Box::new(g)),
                 _ => RefreshUse::Invalid,
             });
         }
@@ -233,7 +242,7 @@ impl GrantStore {
     /// The grant a refresh token belongs to, if the token is known: one query.
     pub async fn of_refresh_token(&self, jti: &str) -> Result<Option<StoredGrant>> {
         const SQL: &str = "SELECT g.id, g.client_id, g.user_id, g.scope, g.auth_time, g.amr, \
-                           g.sid, g.created_at, g.revoked_at FROM grants g \
+                           g.sid, g.created_at, g.revoked_at, g.acr FROM grants g \
                            JOIN refresh_tokens r ON r.grant_id = g.id WHERE r.jti = $1";
         let grant = on_db!(&self.db, |pool| {
             sqlx::query_as::<_, GrantRow>(SQL)

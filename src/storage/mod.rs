@@ -30,7 +30,9 @@ pub mod keys;
 pub mod lockout;
 pub mod outbox;
 pub mod passkeys;
+pub mod recovery_codes;
 pub mod sessions;
+pub mod totp;
 pub mod users;
 
 pub use account_tokens::{AccountTokenStore, Purpose, StoredAccountToken, TokenUse};
@@ -44,7 +46,9 @@ pub use keys::{KeyStore, StoredKey};
 pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
+pub use recovery_codes::RecoveryCodeStore;
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
+pub use totp::{StoredTotp, TotpStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
@@ -257,6 +261,8 @@ pub struct Store {
     pub outbox: OutboxStore,
     pub lockouts: LockoutStore,
     pub passkeys: PasskeyStore,
+    pub totp: TotpStore,
+    pub recovery_codes: RecoveryCodeStore,
 }
 
 impl Store {
@@ -275,6 +281,8 @@ impl Store {
             outbox: OutboxStore::new(db.clone()),
             lockouts: LockoutStore::new(db.clone()),
             passkeys: PasskeyStore::new(db.clone()),
+            totp: TotpStore::new(db.clone()),
+            recovery_codes: RecoveryCodeStore::new(db.clone()),
             db,
         }
     }

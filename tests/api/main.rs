@@ -27,6 +27,7 @@ mod review_endpoints;
 mod review_flow;
 mod review_input;
 mod rp;
+mod second_factor;
 mod session_abuse;
 mod smtp_receiver;
 mod store;

@@ -125,6 +125,7 @@ async fn a_code_is_spent_exactly_once_even_when_raced(app: TestApp) {
             amr: vec!["pwd".into()],
             sid: "s".into(),
             expires_at: now() + 60,
+            acr: None,
         })
         .await
         .expect("insert");
@@ -163,6 +164,7 @@ async fn reusing_a_refresh_token_revokes_its_grant_and_its_access_tokens(app: Te
         auth_time: Some(now()),
         amr: vec![],
         sid: None,
+        acr: None,
     };
     let mut tx = app.state.store.db.begin_write().await.expect("begin");
     store
@@ -381,6 +383,7 @@ async fn a_second_instance_sees_the_same_data(app: TestApp) {
                 first_party: false,
                 resource_audiences: vec![],
                 origins: vec![],
+                require_second_factor: false,
             },
             now(),
         )
@@ -404,6 +407,7 @@ async fn a_second_instance_sees_the_same_data(app: TestApp) {
                 first_party: false,
                 resource_audiences: vec![],
                 origins: vec![],
+                require_second_factor: false,
             },
             now(),
         )

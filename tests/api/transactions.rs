@@ -46,6 +46,7 @@ async fn a_dropped_transaction_writes_nothing_in_any_store(app: TestApp) {
         auth_time: Some(now),
         amr: vec![],
         sid: None,
+        acr: None,
     };
     let tokens = IssuedTokens {
         access_jti: "a1",
@@ -108,6 +109,7 @@ async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp
             amr: vec![],
             sid: "s".into(),
             expires_at: soon,
+            acr: None,
         })
         .await
         .expect("code");

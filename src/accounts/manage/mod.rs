@@ -43,6 +43,10 @@ pub enum Field {
     ConfirmPassword,
     /// The "yes, delete my account" checkbox.
     ConfirmDelete,
+    /// A code from an authenticator app, when setting it up.
+    TotpCode,
+    /// The password or a current code, before a second factor is removed.
+    PasswordOrCode,
 }
 
 /// Why a change was refused, in plain words, and which field it is about.
@@ -115,7 +119,7 @@ impl Accounts {
     }
 
     /// Checks `password` against the person's own; a refusal on `field` when wrong.
-    async fn check_current_password(
+    pub(crate) async fn check_current_password(
         &self,
         user: &StoredUser,
         password: &str,

@@ -23,6 +23,7 @@ fn request(prompt: &str, max_age: Option<&str>, first_party: bool) -> Authorizat
         allowed_scopes: vec!["openid".into(), "email".into(), "profile".into()],
         first_party,
         created_at: 0,
+        require_second_factor: false,
     };
     let mut params = vec![
         ("client_id", "c1"),

@@ -19,6 +19,7 @@ use crate::{
     crypto::random,
     http::{page::PageError, paths},
     oidc::{
+        acr,
         authorize::{AuthorizationRequest, ErrorRedirect},
         error::ErrorCode,
     },
@@ -267,12 +268,22 @@ pub(super) async fn proceed(
         }
         _ => None,
     };
+    let second_factor_due = match &who {
+        Some(w) if active => {
+            let asks = req.acr_values.as_deref().is_some_and(acr::wants_mfa);
+            state
+                .accounts
+                .second_factor_due(w, req.require_second_factor, asks)
+                .await?
+        }
+        _ => false,
+    };
     let decision = steps::next_step(&Facts {
         request: req,
         signed_in: who.as_ref().map(|who| SignedIn {
             who,
             active,
-            second_factor_due: false,
+            second_factor_due,
         }),
         consented: consented.as_ref(),
         signed_in_during_request: p.signed_in,

@@ -203,5 +203,10 @@ pub(super) async fn login_submit(
         return Ok(Redirect::to(&to).into_response());
     }
     flow::sign_in(&session, &who, &origin).await?;
+    // Must have a second factor and has none: set one up first (for an app's request,
+    // `proceed` sends them there too, by way of the second-factor page).
+    if form.request.is_none() && state.accounts.must_enrol(who.user_id).await? {
+        return Ok(Redirect::to(super::second_factor::ENROL).into_response());
+    }
     flow::after_sign_in(&state, &session, form.request.as_deref()).await
 }

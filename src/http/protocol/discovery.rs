@@ -32,6 +32,8 @@ pub(super) struct ProviderMetadata {
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     code_challenge_methods_supported: [&'static str; 1],
     claims_supported: Vec<&'static str>,
+    /// OIDC Discovery section 3; the values are documented in `oidc::acr`.
+    acr_values_supported: [&'static str; 2],
     prompt_values_supported: [&'static str; 3],
     authorization_response_iss_parameter_supported: bool,
     claims_parameter_supported: bool,
@@ -74,6 +76,7 @@ impl ProviderMetadata {
             ],
             code_challenge_methods_supported: ["S256"],
             claims_supported: scopes::CLAIMS_SUPPORTED.to_vec(),
+            acr_values_supported: crate::oidc::acr::SUPPORTED,
             prompt_values_supported: ["none", "login", "consent"],
             authorization_response_iss_parameter_supported: true,
             claims_parameter_supported: false,

@@ -104,6 +104,13 @@ pub struct AuthorizationRequest {
     pub native_app: bool,
     /// When the request arrived: a `prompt=login` needs a sign-in after this.
     pub received_at: i64,
+    /// The `acr_values` we know, in the order asked; `None` when the request sent
+    /// none (then the ID token has no `acr`). See `oidc::acr`.
+    #[serde(default)]
+    pub acr_values: Option<Vec<String>>,
+    /// The client requires a second factor of everyone who signs in to it.
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 impl AuthorizationRequest {
@@ -384,6 +391,7 @@ pub fn validate(
         .filter(|h| h.len() <= 254)
         .map(str::to_owned);
 
+    let acr_values = one("acr_values")?.map(super::acr::parse);
     let native_app = client.public && super::clients::is_native_redirect(redirect_uri.as_str());
     Ok(AuthorizationRequest {
         client_id: ClientId::parse(&client.client_id).ok_or(unredirectable(
@@ -403,6 +411,8 @@ pub fn validate(
         expected_subject: None,
         native_app,
         received_at: now,
+        acr_values,
+        require_second_factor: client.require_second_factor,
     })
 }
 

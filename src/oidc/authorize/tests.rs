@@ -19,6 +19,7 @@ fn client(public: bool) -> StoredClient {
         allowed_scopes: vec!["openid".into(), "email".into()],
         first_party: false,
         created_at: 0,
+        require_second_factor: false,
     }
 }
 

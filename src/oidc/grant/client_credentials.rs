@@ -60,6 +60,7 @@ impl Grants {
             auth_time: None,
             amr: vec![],
             sid: None,
+            acr: None,
         };
         let issued = IssuedTokens {
             access_jti: &access.jti,

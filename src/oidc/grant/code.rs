@@ -127,6 +127,7 @@ impl Grants {
                     nonce: stored.nonce.as_deref(),
                     auth_time: Some(stored.auth_time),
                     amr: &stored.amr,
+                    acr: stored.acr.as_deref(),
                     sid: Some(&stored.sid),
                     access_token: access.token.expose(),
                 },
@@ -143,6 +144,7 @@ impl Grants {
             auth_time: Some(stored.auth_time),
             amr: stored.amr.clone(),
             sid: Some(stored.sid.clone()),
+            acr: stored.acr.clone(),
         };
         let issued = IssuedTokens {
             access_jti: &access.jti,
@@ -179,6 +181,7 @@ impl Grants {
             auth_time: Some(code.auth_time),
             amr: code.amr.clone(),
             sid: Some(code.sid.clone()),
+            acr: code.acr.clone(),
         };
         self.store.grants.revoke_or_forestall(&grant, now).await?;
         Ok(())

@@ -115,6 +115,10 @@ impl Grants {
                 amr: who.amr.clone(),
                 sid: who.sid.clone(),
                 expires_at: self.clock.now() + secs(self.config.tokens.code_ttl),
+                acr: request
+                    .acr_values
+                    .as_ref()
+                    .map(|_| crate::oidc::acr::achieved(&who.amr).to_owned()),
             })
             .await?;
         Ok(Secret::new(code))

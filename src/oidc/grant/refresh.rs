@@ -71,7 +71,7 @@ impl Grants {
             }
         };
         let grant = match self.store.grants.use_refresh_token(jti, now).await? {
-            RefreshUse::First(g) => g,
+            RefreshUse::First(g) => *g,
             RefreshUse::Replayed => {
                 tracing::warn!(client_id = %client.client_id, "refresh token reused; its grant is revoked");
                 let event = Event::new(EventKind::RefreshTokenReuse, Actor::System)
@@ -106,6 +106,7 @@ impl Grants {
                     nonce: None,
                     auth_time: grant.auth_time,
                     amr: &grant.amr,
+                    acr: grant.acr.as_deref(),
                     sid: grant.sid.as_deref(),
                     access_token: access.token.expose(),
                 },

@@ -16,6 +16,7 @@ mod reset;
 mod screenshots;
 mod sign_in;
 mod tokens;
+mod totp;
 
 use std::{
     future::Future,

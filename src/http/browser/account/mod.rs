@@ -10,6 +10,7 @@
 mod delete;
 mod forms;
 mod lists;
+mod two_factor;
 pub(super) mod view;
 
 use axum::{
@@ -55,6 +56,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route(END_OTHER_SESSIONS, post(lists::end_other_sessions_submit))
         .route(REMOVE_APP, post(lists::remove_app_submit))
         .route(DELETE, get(delete::delete_page).post(delete::delete_submit))
+        .merge(two_factor::routes())
 }
 
 /// The person signed in to this browser, still active.
@@ -173,6 +175,7 @@ async fn overview(state: &AppState, session: &Session, me: &Me) -> Result<Accoun
         apps: accounts.connected_apps(id).await.map_err(failed)?,
         activity: accounts.security_activity(id).await.map_err(failed)?,
         passkeys: super::passkeys::section(state, &me.who).await?,
+        second_factors: accounts.second_factors(id).await?,
         user: me.user.clone(),
     };
     Ok(AccountPage::new(

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::super::{consent::ScopeLine, passkeys::PasskeySection};
 use crate::{
-    accounts::manage::{Activity, ConnectedApp, Field, Refusal, SignedInBrowser},
+    accounts::{
+        manage::{Activity, ConnectedApp, Field, Refusal, SignedInBrowser},
+        second_factor::Methods,
+    },
     oidc::scopes,
     storage::StoredUser,
 };
@@ -30,6 +33,8 @@ pub(super) fn field_id(field: Field) -> &'static str {
         Field::NewPassword => "new_password",
         Field::ConfirmPassword => "confirm_password",
         Field::ConfirmDelete => "confirm_delete",
+        Field::TotpCode => "totp_code",
+        Field::PasswordOrCode => "password_or_code",
     }
 }
 
@@ -44,6 +49,8 @@ fn field_label(field: Field) -> &'static str {
         Field::NewPassword => "New password",
         Field::ConfirmPassword => "New password again",
         Field::ConfirmDelete => "Confirmation",
+        Field::TotpCode => "Code from your app",
+        Field::PasswordOrCode => "Password or code",
     }
 }
 
@@ -119,6 +126,8 @@ pub(super) struct AccountPage {
     pub apps: Vec<AppRow>,
     pub activity: Vec<ActivityRow>,
     pub passkeys: PasskeySection,
+    /// What the "Two-step sign-in" section shows.
+    pub second_factors: Methods,
 }
 
 impl AccountPage {
@@ -156,6 +165,7 @@ pub(super) struct Overview {
     pub apps: Vec<ConnectedApp>,
     pub activity: Vec<Activity>,
     pub passkeys: PasskeySection,
+    pub second_factors: Methods,
 }
 
 impl AccountPage {
@@ -167,6 +177,7 @@ impl AccountPage {
             apps,
             activity,
             passkeys,
+            second_factors,
         } = data;
         Self {
             csrf,
@@ -185,6 +196,7 @@ impl AccountPage {
             summary: Vec::new(),
             new_email: String::new(),
             password_min_length,
+            second_factors,
             sessions: sessions
                 .into_iter()
                 .map(|s| SessionRow {
