@@ -133,9 +133,9 @@ pub struct Used {
 pub struct Added {
     pub id: Uuid,
     pub name: String,
-    /// It is the person's first second factor (no TOTP, no other passkey): they should
-    /// get recovery codes now.
-    pub first_second_factor: bool,
+    /// It is the person's first second factor (no TOTP, no other passkey), and these
+    /// are their first recovery codes, to be shown once.
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// The passkeys service: the relying party built once from the issuer, and the stores.
@@ -342,9 +342,7 @@ impl Passkeys {
         })?;
         let credential_id = credential_key(key.cred_id().as_ref());
         let had = self.store.passkeys.count_for_user(user.id).await?;
-        // TODO(recovery codes): also ask the "totp" part's store whether TOTP is on once
-        // it is merged; until then only passkeys are counted.
-        let first_second_factor = had == 0;
+        let first_second_factor = had == 0 && !self.store.totp.is_confirmed(user.id).await?;
         let mut tx = self.store.db.begin_write().await?;
         let new = NewPasskey {
             user_id: user.id,
@@ -373,12 +371,20 @@ impl Passkeys {
         self.mailer
             .queue_in(&mut tx, &user.email, &message, now)
             .await?;
+        // A first second factor comes with recovery codes, in the same transaction.
+        let recovery_codes = if first_second_factor {
+            self.accounts
+                .ensure_recovery_codes_in(&mut tx, user.id)
+                .await?
+        } else {
+            None
+        };
         tx.commit().await?;
         self.mailer.wake();
         Ok(Added {
             id,
             name: registering.name,
-            first_second_factor,
+            recovery_codes,
         })
     }
 

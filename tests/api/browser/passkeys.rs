@@ -98,6 +98,29 @@ async fn register(b: &Browser, name: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // Every test's person adds their first second factor here, which comes with
+    // recovery codes, shown once before the account page.
+    assert_eq!(
+        b.url().await.path(),
+        "/account/two-factor/recovery-codes/new"
+    );
+    {
+        assert!(b.text("h1").await.contains("recovery codes"));
+        assert!(b.text(".notice").await.contains("Your passkey is added"));
+        let codes = b.text("#recovery-codes").await;
+        assert_eq!(
+            codes.lines().filter(|l| !l.trim().is_empty()).count(),
+            10,
+            "{codes}"
+        );
+        b.find("#codes-saved")
+            .await
+            .click()
+            .await
+            .expect("continue");
+        b.wait_for_url("the account page", |u| u.path() == "/account")
+            .await;
+    }
     let notice = b.text("#passkeys .notice").await;
     assert!(notice.contains(&format!("“{name}” is added")), "{notice}");
 }

@@ -10,7 +10,7 @@
 mod delete;
 mod forms;
 mod lists;
-mod two_factor;
+pub(super) mod two_factor;
 pub(super) mod view;
 
 use axum::{

@@ -40,6 +40,10 @@ const TOTP_REMOVE: &str = "/account/two-factor/totp/remove";
 const RECOVERY: &str = "/account/two-factor/recovery-codes";
 const RECOVERY_DOWNLOAD: &str = "/account/two-factor/recovery-codes/download";
 const CONTINUE: &str = "/account/two-factor/continue";
+/// Where codes made by another step (a first passkey) are shown, once.
+pub(in crate::http::browser) const FRESH_CODES: &str = "/account/two-factor/recovery-codes/new";
+/// The session key that holds those codes until that page shows them.
+const FRESH: &str = "fresh_recovery_codes";
 /// The section of the overview.
 const SECTION: &str = "two-factor";
 
@@ -50,6 +54,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route(RECOVERY, get(recovery_page).post(recovery_submit))
         .route(RECOVERY_DOWNLOAD, post(recovery_download))
         .route(CONTINUE, post(continue_submit))
+        .route(FRESH_CODES, get(fresh_codes_page))
 }
 
 #[derive(Template)]
@@ -71,8 +76,8 @@ pub(super) struct CodesPage {
     /// The codes as the download form sends them back, space-separated (a form field
     /// with a line break would be refused as a control character).
     pub codes_text: String,
-    /// Whether an authenticator app was just switched on (else: new codes).
-    pub just_enabled: bool,
+    /// What was just switched on, if that is why there are codes (else: new codes).
+    pub enabled: Option<&'static str>,
 }
 
 /// A page that asks for the password or a current code before a change.
@@ -221,7 +226,13 @@ async fn totp_submit(
         flow::sign_in(&session, &who, &origin).await?;
     }
     match codes {
-        Some(codes) => Ok(codes_page(&session, codes, form.request, true).await?),
+        Some(codes) => Ok(codes_page(
+            &session,
+            codes,
+            form.request,
+            Some("Your authenticator app is on."),
+        )
+        .await?),
         None => match form.request {
             Some(id) => flow::after_sign_in(&state, &session, Some(&id)).await,
             None => {
@@ -236,14 +247,14 @@ async fn codes_page(
     session: &Session,
     codes: Vec<String>,
     request: Option<String>,
-    just_enabled: bool,
+    enabled: Option<&'static str>,
 ) -> Result<Response, PageError> {
     let page = CodesPage {
         csrf: csrf::token(session).await?,
         request,
         codes_text: codes.join(" "),
         codes,
-        just_enabled,
+        enabled,
     };
     let mut response = render(StatusCode::OK, &page);
     // Shown once: not to be kept by any cache, nor shown again by "back".
@@ -252,6 +263,30 @@ async fn codes_page(
         header::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// Keeps `codes` (made with a first passkey) for `FRESH_CODES` to show once.
+pub(in crate::http::browser) async fn show_codes_next(
+    session: &Session,
+    codes: Vec<String>,
+) -> Result<(), PageError> {
+    session.insert(FRESH, codes).await.map_err(|e| {
+        tracing::error!(error = %e, "browser session failure");
+        PageError::unavailable()
+    })
+}
+
+/// `GET /account/two-factor/recovery-codes/new`: the codes a first passkey came with,
+/// taken out of the session as they are shown; afterwards, the account page.
+async fn fresh_codes_page(session: Session) -> Result<Response, PageError> {
+    let codes: Option<Vec<String>> = session.remove(FRESH).await.map_err(|e| {
+        tracing::error!(error = %e, "browser session failure");
+        PageError::unavailable()
+    })?;
+    match codes {
+        Some(codes) => codes_page(&session, codes, None, Some("Your passkey is added.")).await,
+        None => Ok(see_section(SECTION)),
+    }
 }
 
 fn proof_page(csrf: String, remove: bool, error: Option<String>) -> ConfirmPage {
@@ -352,7 +387,7 @@ async fn recovery_submit(
         .regenerate_recovery_codes(me.user.id, &form.password_or_code, &origin)
         .await
     {
-        Ok(Some(codes)) => codes_page(&session, codes, None, false).await,
+        Ok(Some(codes)) => codes_page(&session, codes, None, None).await,
         Ok(None) => {
             flash(
                 &session,

@@ -90,12 +90,6 @@ pub(super) async fn register_finish(
         .finish_registration(&user, registering, &answer, &origin)
         .await
         .map_err(|e| refused(e, "Try adding the passkey again."))?;
-    if added.first_second_factor {
-        // TODO(recovery codes): when the "totp" part's
-        // `accounts::second_factor::recovery` is merged, generate the person's first
-        // recovery codes here and send the script to the page that shows them once.
-        tracing::debug!(user = %user.id, "first second factor is a passkey");
-    }
     account::flash(
         &session,
         SECTION,
@@ -106,6 +100,16 @@ pub(super) async fn register_finish(
     )
     .await
     .map_err(|e| page_failed(&e))?;
+    if let Some(codes) = added.recovery_codes {
+        // The first second factor: its recovery codes are shown once, on the page the
+        // script goes to next.
+        account::two_factor::show_codes_next(&session, codes)
+            .await
+            .map_err(|e| page_failed(&e))?;
+        return Ok(json_answer(
+            json!({ "redirect": account::two_factor::FRESH_CODES }),
+        ));
+    }
     Ok(json_answer(
         json!({ "redirect": format!("{}#{SECTION}", crate::http::paths::ACCOUNT) }),
     ))
