@@ -135,7 +135,14 @@ impl Accounts {
         let outcome = self.check_login(name, password, origin, now).await;
         let event = match &outcome {
             Ok(who) => {
-                Some(Event::by_user(EventKind::SignIn, who.user_id).with("amr", who.amr.clone()))
+                // With a second factor to come, this is not a sign-in yet: the
+                // second-factor step records that.
+                let kind = if self.second_factors(who.user_id).await?.any() {
+                    EventKind::PasswordAccepted
+                } else {
+                    EventKind::SignIn
+                };
+                Some(Event::by_user(kind, who.user_id).with("amr", who.amr.clone()))
             }
             // Overload is not an attempt on the account; storage failures are logged.
             Err(LoginError::Password(_) | LoginError::Storage(_)) => None,

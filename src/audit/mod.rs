@@ -43,6 +43,8 @@ pub enum EventKind {
     SecondFactorFailed,
     AccountLocked,
     AccountUnlocked,
+    /// The password was right and the second step was asked for: not yet a sign-in.
+    PasswordAccepted,
 }
 
 impl EventKind {
@@ -78,6 +80,7 @@ impl EventKind {
             Self::SecondFactorFailed => "second_factor_failed",
             Self::AccountLocked => "account_locked",
             Self::AccountUnlocked => "account_unlocked",
+            Self::PasswordAccepted => "password_accepted",
         }
     }
 
@@ -114,6 +117,7 @@ impl EventKind {
             "second_factor_failed" => "A wrong second-factor code was entered",
             "account_locked" => "Account locked after too many attempts",
             "account_unlocked" => "Account unlocked",
+            "password_accepted" => "Password accepted, second step asked for",
             _ => "Security event",
         }
     }

@@ -369,7 +369,10 @@ async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
     assert!(html.contains("8 unused codes left"), "{html}");
 }
 
-async fn five_wrong_codes_end_the_attempt(app: TestApp) {
+/// With a lockout threshold above five, the fifth wrong code of one attempt still
+/// ends it.
+async fn five_wrong_codes_end_the_attempt(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn_with(backend, "[security]\nlockout_threshold = 20\n").await;
     app.add_user("ada").await;
     let (key, _) = enrol(&app, &Browser::new(&app), "ada").await;
     let rp = rp_for(&app).await;
@@ -398,6 +401,42 @@ async fn five_wrong_codes_end_the_attempt(app: TestApp) {
     assert_ne!(r.status(), StatusCode::SEE_OTHER);
 }
 
+/// With the default threshold (five), the fifth wrong code locks the account: the
+/// attempt ends, and neither the right code nor the right password gets in until the
+/// lock is lifted.
+async fn the_fifth_wrong_code_locks_the_account(app: TestApp) {
+    app.add_user("ada").await;
+    let (key, _) = enrol(&app, &Browser::new(&app), "ada").await;
+    let rp = rp_for(&app).await;
+    next_step(&app);
+    let (browser, _, _, page) = half_signed_in(&app, &rp).await;
+    for _ in 1..=4 {
+        assert_eq!(
+            browser.code(&page, "000000").await.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let r = browser.code(&page, "000001").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("Too many attempts"), "{html}");
+    let r = browser
+        .post(&page, &[("csrf", "x"), ("code", &code_at(&app, &key, 0))])
+        .await;
+    assert_ne!(r.status(), StatusCode::SEE_OTHER, "the attempt is over");
+    let again = Browser::new(&app);
+    let (_, html, csrf) = again.page("/login").await;
+    assert!(html.contains("csrf"));
+    let r = again
+        .post(
+            "/login",
+            &[("csrf", &csrf), ("login", "ada"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "locked");
+    assert!(r.text().await.expect("html").contains("Too many attempts"));
+}
+
 async fn hostile_codes_get_the_plain_message(app: TestApp) {
     app.add_user("ada").await;
     enrol(&app, &Browser::new(&app), "ada").await;
@@ -411,7 +450,13 @@ async fn hostile_codes_get_the_plain_message(app: TestApp) {
         "",
         "' OR 1=1 --",
     ] {
-        // A fresh attempt each time: five wrong codes would end one.
+        // A fresh attempt each time, and no lock: five wrong codes would end one,
+        // and lock the account.
+        app.state
+            .accounts
+            .unlock_by_admin("ada")
+            .await
+            .expect("unlock");
         let (browser, _, _, page) = half_signed_in(&app, &rp).await;
         let r = browser.code(&page, hostile).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{hostile:?}");
@@ -590,7 +635,7 @@ both_backends!(
     sign_in_with_totp_puts_otp_and_mfa_in_the_id_token,
     a_replayed_code_is_refused_and_drift_of_one_step_is_accepted,
     a_recovery_code_works_once_and_mails_the_owner,
-    five_wrong_codes_end_the_attempt,
+    the_fifth_wrong_code_locks_the_account,
     hostile_codes_get_the_plain_message,
     a_half_sign_in_expires_after_five_minutes,
     removal_needs_the_password_or_a_current_code,
@@ -621,6 +666,7 @@ macro_rules! with_settings {
 }
 
 with_settings!(
+    five_wrong_codes_end_the_attempt,
     everyone_must_set_up_a_second_factor_right_after_the_password,
     admins_must_and_other_people_need_not,
     with_an_encryption_key_the_totp_key_is_sealed_at_rest,
