@@ -270,6 +270,7 @@ fn listed_sids(html: &str) -> (Vec<String>, String) {
 }
 
 both_backends!(
+    wrong_current_passwords_on_the_account_page_lock_the_account,
     the_home_page_and_the_account_page_send_strangers_to_sign_in,
     the_profile_is_saved_and_released_to_apps_by_scope,
     bad_profile_input_is_refused_beside_its_field_and_nothing_is_written,
@@ -779,6 +780,82 @@ async fn a_password_change_needs_the_current_one_and_signs_out_everything_else(a
         1
     );
     assert!(html.contains("Password changed"), "the activity lists it");
+}
+
+/// A signed-in session is no licence to guess: wrong current passwords on the account
+/// page count towards the lockout, and a locked account's password is not checked
+/// there either, nor at sign-in.
+async fn wrong_current_passwords_on_the_account_page_lock_the_account(app: TestApp) {
+    let user = app.add_user("ada").await;
+    let ada = Person::main(&app);
+    ada.sign_in("ada", PASSWORD).await;
+    let csrf = ada.csrf().await;
+    let change = |current: &'static str| {
+        let ada = &ada;
+        let csrf = csrf.clone();
+        async move {
+            let r = ada
+                .post(
+                    "/account/password",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("current_password", current),
+                        ("new_password", NEW_PASSWORD),
+                        ("confirm_password", NEW_PASSWORD),
+                    ],
+                )
+                .await;
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    for i in 1..=4 {
+        let (status, html) = change("not my password").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "attempt {i}");
+        assert!(html.contains("That password is not right."), "{html}");
+    }
+    let (_, html) = change("not my password").await;
+    assert!(
+        html.contains("Too many wrong attempts"),
+        "the fifth locks: {html}"
+    );
+    let (status, html) = change(PASSWORD).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Too many wrong attempts"), "{html}");
+    assert!(
+        app.state
+            .accounts
+            .locked_until(user.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let stored = app
+        .state
+        .store
+        .users
+        .find_by_id(user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.password_hash, user.password_hash, "nothing changed");
+    let other = Person::other(&app, FIREFOX);
+    let html = other.get("/login").await.text().await.expect("html");
+    let login_csrf = hidden(&html, "csrf").expect("csrf");
+    let r = other
+        .post(
+            "/login",
+            &[
+                ("csrf", &login_csrf),
+                ("login", "ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked at sign-in too"
+    );
 }
 
 async fn password_refusals_say_why_and_change_nothing(app: TestApp) {

@@ -25,6 +25,10 @@ pub use profile::{PROFILE_MAX_CHARS, ProfileInput};
 pub use sessions::{EndedSession, SignedInBrowser};
 
 use super::Accounts;
+
+/// What a locked account is told where it is asked for its password or a code.
+pub(crate) const LOCKED: &str =
+    "Too many wrong attempts. Try again later, or reset your password to get in at once.";
 use crate::{
     crypto::PasswordError,
     mail::MailError,
@@ -128,6 +132,12 @@ impl Accounts {
         if password.is_empty() {
             return Err(Refusal::new(field, "Enter your current password.").into());
         }
+        // A session is not a licence to guess: wrong passwords typed here count
+        // towards the same lockout as those at sign-in, and a locked account's
+        // password is not checked here either.
+        if self.locked_until(user.id).await?.is_some() {
+            return Err(Refusal::new(field, LOCKED).into());
+        }
         if password.len() > super::new_account::PASSWORD_MAX_BYTES {
             return Err(Refusal::new(field, "That password is not right.").into());
         }
@@ -140,6 +150,12 @@ impl Accounts {
             .await?;
         if ok {
             Ok(())
+        } else if self
+            .count_failure(user.id, &crate::audit::Origin::default())
+            .await?
+            .is_some()
+        {
+            Err(Refusal::new(field, LOCKED).into())
         } else {
             Err(Refusal::new(field, "That password is not right.").into())
         }

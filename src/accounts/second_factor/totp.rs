@@ -264,17 +264,27 @@ impl Accounts {
             )));
         }
         if as_totp_code(typed).is_some() {
-            return if self.use_totp_code(user.id, typed).await? {
-                Ok(())
-            } else {
-                Err(wrong())
-            };
+            // Codes guessed here count towards lockout, as at sign-in.
+            if self.locked_until(user.id).await?.is_some() {
+                return Err(ManageError::Refused(Refusal::new(
+                    Field::PasswordOrCode,
+                    crate::accounts::manage::LOCKED,
+                )));
+            }
+            if self.use_totp_code(user.id, typed).await? {
+                return Ok(());
+            }
+            self.count_failure(user.id, &crate::audit::Origin::default())
+                .await?;
+            return Err(wrong());
         }
         match self
             .check_current_password(user, typed, Field::PasswordOrCode)
             .await
         {
-            Err(ManageError::Refused(_)) => Err(wrong()),
+            Err(ManageError::Refused(r)) if r.message != crate::accounts::manage::LOCKED => {
+                Err(wrong())
+            }
             other => other,
         }
     }
