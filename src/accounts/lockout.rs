@@ -24,6 +24,33 @@ use crate::{
 /// The first lock's length; each next one doubles it.
 const FIRST_LOCK: Duration = Duration::from_secs(60);
 
+/// Failures in a row, over every lock of a streak, after which the lock lasts until a
+/// password reset or an admin's unlock: NIST SP 800-63B section 5.2.2 allows no more
+/// than 100 consecutive failed attempts on one account.
+pub const STREAK_LIMIT: i64 = 100;
+
+/// How far ahead a lock "until reset" is set.
+const UNTIL_RESET: i64 = 100 * 365 * 86_400;
+
+/// Whether a lock with `wait` seconds left is one that only a reset or an unlock ends.
+pub fn until_reset(wait: i64) -> bool {
+    wait > UNTIL_RESET / 2
+}
+
+/// What a locked account is told, in plain words, with `wait` seconds left.
+pub fn locked_sentence(wait: i64) -> String {
+    if until_reset(wait) {
+        "Too many attempts. The account stays locked until its password is reset: \
+         reset your password to get in."
+            .to_owned()
+    } else {
+        format!(
+            "Too many attempts. Try again in {}, or reset your password.",
+            minutes_words(wait)
+        )
+    }
+}
+
 /// How long the lock after `locks_before` earlier ones in the streak lasts.
 fn lock_length(locks_before: i64, max: Duration) -> i64 {
     let doublings = u32::try_from(locks_before.clamp(0, 30)).unwrap_or(30);
@@ -70,7 +97,12 @@ impl Accounts {
             tx.commit().await?;
             return Ok(None);
         }
-        let length = lock_length(state.locks, self.config.security.lockout_max);
+        let in_streak = state.locks.saturating_mul(threshold) + state.failures;
+        let length = if in_streak >= STREAK_LIMIT {
+            UNTIL_RESET
+        } else {
+            lock_length(state.locks, self.config.security.lockout_max)
+        };
         let until = now + length;
         lockouts.lock_in(&mut tx, user, until, now).await?;
         let event = Event::new(EventKind::AccountLocked, Actor::System)
@@ -78,7 +110,8 @@ impl Accounts {
             .from(origin)
             .with("failures", state.failures)
             .with("lock", state.locks + 1)
-            .with("seconds", length);
+            .with("seconds", length)
+            .with("until_reset", in_streak >= STREAK_LIMIT);
         self.audit.record_in(&mut tx, event, now).await?;
         let first = state.locks == 0;
         let mail = match self.users.find_by_id(user).await? {

@@ -50,6 +50,7 @@ both_backends!(
     the_unlock_command_says_what_it_did,
     wrong_second_factor_codes_count_towards_the_same_lock,
     an_unknown_username_is_never_locked,
+    a_hundred_failures_in_a_row_lock_until_a_reset,
 );
 
 both_backends_with!(
@@ -362,5 +363,68 @@ async fn the_unlock_command_says_what_it_did(app: TestApp) {
     assert!(
         stderr.contains("no account has the username `nobody`"),
         "{stderr}"
+    );
+}
+
+/// NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account.
+/// The hundredth failure of a streak locks it until a reset or an unlock: waiting does
+/// not end that lock, and the page says what does.
+async fn a_hundred_failures_in_a_row_lock_until_a_reset(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    let mut failures = 0;
+    while failures < 100 {
+        let until = app
+            .state
+            .accounts
+            .count_failure(ada.id, &origin())
+            .await
+            .expect("count");
+        failures += 1;
+        if let Some(until) = until
+            && failures < 100
+        {
+            // Wait the lock out, as a patient attacker would.
+            let wait = until - app.state.clock.now() + 1;
+            assert!(wait <= 3601, "at most an hour before the hundredth: {wait}");
+            app.clock.advance(Duration::from_secs(wait.max(0) as u64));
+        }
+    }
+    let until = app
+        .state
+        .accounts
+        .locked_until(ada.id)
+        .await
+        .expect("read")
+        .expect("locked");
+    assert!(portcullis::accounts::lockout::until_reset(
+        until - app.state.clock.now()
+    ));
+    app.clock.advance(Duration::from_secs(30 * 86_400));
+    let html = app.get("/login").await.text().await.expect("page");
+    let csrf = hidden(&html, "csrf").expect("csrf");
+    let r = app
+        .post_form(
+            "/login",
+            &[("csrf", &csrf), ("login", "ada"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "a month later");
+    assert!(
+        r.headers().get("retry-after").is_none(),
+        "no time to wait for"
+    );
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("stays locked until its password is reset"),
+        "{body}"
+    );
+    app.state
+        .accounts
+        .unlock_by_admin("ada")
+        .await
+        .expect("unlock");
+    assert!(
+        signs_in(&app).await,
+        "an admin's unlock lets the right password in"
     );
 }

@@ -74,7 +74,7 @@ pub enum PasskeyError {
 impl PasskeyError {
     /// Locked until `until` (unix seconds), as the minutes left at `now`, rounded up.
     pub fn locked(until: i64, now: i64) -> Self {
-        Self::Locked(((until - now + 59) / 60).max(1))
+        Self::Locked((until - now).max(1))
     }
 }
 

@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
-    accounts::LoginError,
+    accounts::{LoginError, lockout},
     crypto::{PasswordError, Secret},
     http::extract::{PageForm, RequestOrigin},
     http::page::{PageError, render},
@@ -149,13 +149,20 @@ pub(super) async fn login_submit(
                 client_name: client_name.clone(),
                 login: form.login.clone(),
                 error: None,
-                locked_for: Some(crate::accounts::lockout::minutes_words(wait)),
+                // Empty: locked until a reset, with no time to wait for.
+                locked_for: Some(if lockout::until_reset(wait) {
+                    String::new()
+                } else {
+                    lockout::minutes_words(wait)
+                }),
                 registration_open: registration_open(&state),
             };
             let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            if !lockout::until_reset(wait) {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            }
             return Ok(response);
         }
         Err(LoginError::EmailNotVerified(user)) => {

@@ -60,7 +60,8 @@ pub(super) struct SecondFactorPage {
 #[derive(Template)]
 #[template(path = "second_factor_locked.html")]
 pub(super) struct LockedPage {
-    pub minutes: i64,
+    /// `lockout::locked_sentence`.
+    pub sentence: String,
 }
 
 #[derive(Deserialize)]
@@ -92,8 +93,8 @@ fn expired(request: Option<&str>) -> Response {
 }
 
 fn locked(now: i64, until: i64) -> Response {
-    let minutes = ((until - now).max(1) + 59) / 60;
-    render(StatusCode::TOO_MANY_REQUESTS, &LockedPage { minutes })
+    let sentence = crate::accounts::lockout::locked_sentence((until - now).max(1));
+    render(StatusCode::TOO_MANY_REQUESTS, &LockedPage { sentence })
 }
 
 fn manage_failed(e: ManageError) -> PageError {

@@ -120,9 +120,11 @@ pub(super) fn refused(e: PasskeyError, other_ways: &str) -> Refusal {
             "disabled",
             "This account is disabled. Contact your administrator.",
         ),
-        PasskeyError::Locked(until) => {
-            Refusal::new(StatusCode::FORBIDDEN, "locked", locked_message(until))
-        }
+        PasskeyError::Locked(until) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "locked",
+            crate::accounts::lockout::locked_sentence(until),
+        ),
         PasskeyError::Storage(e) => {
             tracing::error!(error = %e, "passkey storage failed");
             unavailable()
@@ -132,15 +134,6 @@ pub(super) fn refused(e: PasskeyError, other_ways: &str) -> Refusal {
             unavailable()
         }
     }
-}
-
-pub(super) fn locked_message(minutes: i64) -> String {
-    let minutes = if minutes == 1 {
-        "1 minute".to_owned()
-    } else {
-        format!("{minutes} minutes")
-    };
-    format!("Too many attempts. Try again in {minutes}, or reset your password.")
 }
 
 pub(super) fn no_ceremony(other_ways: &str) -> Refusal {
