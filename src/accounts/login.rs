@@ -99,6 +99,14 @@ pub async fn check_password(
     Ok(AuthenticatedUser::by_password(user.id, now))
 }
 
+/// A right password: who it was, and whether a second factor must still be given
+/// before they are signed in (answered once, where the password was checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordAccepted {
+    pub who: AuthenticatedUser,
+    pub second_factor_due: bool,
+}
+
 impl AuthenticatedUser {
     /// A fresh sign-in with a password, under a new session id.
     pub fn by_password(user_id: Uuid, now: i64) -> Self {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-pub use login::{AuthenticatedUser, LoginError, login};
+pub use login::{AuthenticatedUser, LoginError, PasswordAccepted, login};
 pub use new_account::{AccountError, NewAccount, create_account};
 
 use crate::{
@@ -130,14 +130,17 @@ impl Accounts {
         password: Secret,
         origin: &Origin,
         client_id: Option<&str>,
-    ) -> Result<AuthenticatedUser, LoginError> {
+    ) -> Result<PasswordAccepted, LoginError> {
         let now = self.clock.now();
         let outcome = self.check_login(name, password, origin, now).await;
         let event = match &outcome {
-            Ok(who) => {
+            Ok(PasswordAccepted {
+                who,
+                second_factor_due,
+            }) => {
                 // With a second factor to come, this is not a sign-in yet: the
                 // second-factor step records that.
-                let kind = if self.second_factors(who.user_id).await?.any() {
+                let kind = if *second_factor_due {
                     EventKind::PasswordAccepted
                 } else {
                     EventKind::SignIn
@@ -188,7 +191,7 @@ impl Accounts {
         password: Secret,
         origin: &Origin,
         now: i64,
-    ) -> Result<AuthenticatedUser, LoginError> {
+    ) -> Result<PasswordAccepted, LoginError> {
         let user = login::find_account(&self.users, name).await?;
         let id = user.as_ref().map(|u| u.id);
         if let Some(id) = id
@@ -212,12 +215,16 @@ impl Accounts {
                 }
             }
             (Ok(who), _) => {
-                if !self.second_factors(who.user_id).await?.any() {
+                let second_factor_due = self.second_factors(who.user_id).await?.any();
+                if !second_factor_due {
                     self.count_success(who.user_id).await?;
                 }
-                Ok(who)
+                Ok(PasswordAccepted {
+                    who,
+                    second_factor_due,
+                })
             }
-            (outcome, _) => outcome,
+            (Err(e), _) => Err(e),
         }
     }
 

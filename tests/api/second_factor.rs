@@ -369,6 +369,89 @@ async fn a_recovery_code_works_once_and_mails_the_owner(app: TestApp) {
     assert!(html.contains("8 unused codes left"), "{html}");
 }
 
+/// Every form of the two-step pages: without the right CSRF token it changes nothing
+/// (403 page), a 100 KB body is a 413 page, a NUL is a 400 page; the app stays on and
+/// the recovery codes stay as they were, on both engines.
+async fn the_two_step_forms_refuse_a_bad_csrf_token_an_oversized_body_and_nul(app: TestApp) {
+    let ada = app.add_user("ada").await;
+    let browser = Browser::new(&app);
+    let (key, _) = enrol(&app, &browser, "ada").await;
+    let code = code_at(&app, &key, 1);
+    let forms: [(&str, &str, &str); 5] = [
+        ("/account/two-factor/totp", "code", code.as_str()),
+        (
+            "/account/two-factor/totp/remove",
+            "password_or_code",
+            PASSWORD,
+        ),
+        (
+            "/account/two-factor/recovery-codes",
+            "password_or_code",
+            PASSWORD,
+        ),
+        (
+            "/account/two-factor/recovery-codes/download",
+            "codes",
+            "aaaa-bbbb",
+        ),
+        ("/account/two-factor/continue", "request", "x"),
+    ];
+    let big = "a".repeat(100 * 1024);
+    for (path, field, value) in forms {
+        for csrf in [None, Some(""), Some("wrong")] {
+            let mut form = vec![(field, value)];
+            if let Some(c) = csrf {
+                form.push(("csrf", c));
+            }
+            let r = browser.post(path, &form).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} with {csrf:?}");
+            let html = r.text().await.expect("html");
+            assert!(html.contains("nothing was changed"), "{path}: {html}");
+        }
+        let (_, _, csrf) = browser.page("/account").await;
+        let r = browser.post(path, &[("csrf", &csrf), (field, &big)]).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path} 100 KB");
+        let r = browser
+            .post(path, &[("csrf", &csrf), (field, "12\u{0}3456")])
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} NUL");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with("text/html"),
+            "{path}: a page"
+        );
+    }
+    let methods = app
+        .state
+        .accounts
+        .second_factors(ada.id)
+        .await
+        .expect("read");
+    assert!(methods.totp, "the app is still on");
+    assert_eq!(
+        methods.recovery_codes_left, 10,
+        "the codes are as they were"
+    );
+    // The sign-in step's form too: a half sign-in refuses a forged post.
+    let other = Browser::new(&app);
+    assert_eq!(
+        other.password("/login", "ada").await,
+        "/login/second-factor"
+    );
+    let r = other
+        .post("/login/second-factor", &[("code", &code_at(&app, &key, 1))])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = other.post("/login/second-factor", &[("code", &big)]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        other.page("/account").await.0 != StatusCode::OK,
+        "still not signed in"
+    );
+}
+
 /// With a lockout threshold above five, the fifth wrong code of one attempt still
 /// ends it.
 async fn five_wrong_codes_end_the_attempt(backend: crate::helpers::Backend) {
@@ -632,6 +715,7 @@ async fn recovery_codes_are_regenerated_and_downloaded(app: TestApp) {
 }
 
 both_backends!(
+    the_two_step_forms_refuse_a_bad_csrf_token_an_oversized_body_and_nul,
     sign_in_with_totp_puts_otp_and_mfa_in_the_id_token,
     a_replayed_code_is_refused_and_drift_of_one_step_is_accepted,
     a_recovery_code_works_once_and_mails_the_owner,

@@ -45,7 +45,7 @@ pub(super) struct Pending {
     pub consented: bool,
 }
 
-fn session_failed(e: tower_sessions::session::Error) -> PageError {
+pub(super) fn session_failed(e: tower_sessions::session::Error) -> PageError {
     tracing::error!(error = %e, "browser session failure");
     PageError::unavailable()
 }

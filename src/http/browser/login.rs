@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::{csrf, flow};
 use crate::{
     AppState,
-    accounts::{LoginError, lockout},
+    accounts::{LoginError, PasswordAccepted, lockout},
     crypto::{PasswordError, Secret},
     http::extract::{PageForm, RequestOrigin},
     http::page::{PageError, render},
@@ -124,8 +124,11 @@ pub(super) async fn login_submit(
             pending.as_ref().map(|r| r.client_id.as_str()),
         )
         .await;
-    let who = match outcome {
-        Ok(who) => who,
+    let PasswordAccepted {
+        who,
+        second_factor_due,
+    } = match outcome {
+        Ok(accepted) => accepted,
         Err(LoginError::InvalidCredentials) => {
             return Ok(retry(
                 StatusCode::BAD_REQUEST,
@@ -201,7 +204,7 @@ pub(super) async fn login_submit(
     }
     super::verify::forget_unverified(&session).await?;
     // A person with a second factor is not signed in until they give it.
-    if state.accounts.second_factors(who.user_id).await?.any() {
+    if second_factor_due {
         flow::await_second_factor(&session, &who, form.request.as_deref()).await?;
         let to = match &form.request {
             Some(id) => flow::page_url(paths::SECOND_FACTOR, id),

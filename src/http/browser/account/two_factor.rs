@@ -270,19 +270,16 @@ pub(in crate::http::browser) async fn show_codes_next(
     session: &Session,
     codes: Vec<String>,
 ) -> Result<(), PageError> {
-    session.insert(FRESH, codes).await.map_err(|e| {
-        tracing::error!(error = %e, "browser session failure");
-        PageError::unavailable()
-    })
+    session
+        .insert(FRESH, codes)
+        .await
+        .map_err(flow::session_failed)
 }
 
 /// `GET /account/two-factor/recovery-codes/new`: the codes a first passkey came with,
 /// taken out of the session as they are shown; afterwards, the account page.
 async fn fresh_codes_page(session: Session) -> Result<Response, PageError> {
-    let codes: Option<Vec<String>> = session.remove(FRESH).await.map_err(|e| {
-        tracing::error!(error = %e, "browser session failure");
-        PageError::unavailable()
-    })?;
+    let codes: Option<Vec<String>> = session.remove(FRESH).await.map_err(flow::session_failed)?;
     match codes {
         Some(codes) => codes_page(&session, codes, None, Some("Your passkey is added.")).await,
         None => Ok(see_section(SECTION)),
