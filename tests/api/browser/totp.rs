@@ -200,6 +200,25 @@ async fn screenshots_of_the_two_step_pages() {
         app.clock.advance(Duration::from_secs(6 * 60));
         b.goto(&app.url("/login/second-factor")).await;
         both("second-factor-expired").await;
+        // Wrong codes lock the account at the fifth failure in a row, counting the
+        // one above (the default threshold).
+        let started = rp.start(&["openid"]);
+        b.goto(&with_params(&started.url, &[("prompt", "login")]))
+            .await;
+        b.sign_in_as("ada").await;
+        b.wait_for_url("the second-factor page", |u| {
+            u.path() == "/login/second-factor"
+        })
+        .await;
+        for _ in 0..5 {
+            if b.text("h1").await.contains("Too many attempts") {
+                break;
+            }
+            type_into(&b, "#code", "000000").await;
+            b.click_button("Continue").await;
+        }
+        assert!(b.text("h1").await.contains("Too many attempts"));
+        both("second-factor-locked").await;
         let _ = PASSWORD;
     })
     .await;
