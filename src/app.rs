@@ -9,6 +9,7 @@ use crate::{
     clock::Clock,
     config::Config,
     crypto::{KeyError, KeyRing, PasswordError, PasswordHasher},
+    jobs::Jobs,
     mail::Mailer,
     oidc::{access::AccessTokens, grant::Grants},
     storage::{Db, StorageError, Store},
@@ -35,6 +36,8 @@ pub struct AppState {
     pub audit: Audit,
     /// Queues mail in the outbox.
     pub mailer: Mailer,
+    /// Scheduled work, one instance at a time per job (`jobs`).
+    pub jobs: Jobs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,7 @@ impl AppState {
             mailer.clone(),
             clock.clone(),
         );
+        let jobs = Jobs::new(store.leases.clone(), clock.clone());
         accounts.backfill_identity_keys().await?;
         crate::oidc::clients::backfill_origins(&store.clients, &store.db).await?;
         Ok(Self {
@@ -129,12 +133,12 @@ impl AppState {
             passkeys,
             audit,
             mailer,
+            jobs,
         })
     }
 }
 
 impl AppState {
-    /// Deletes expired rows once a minute until the process ends.
     /// Starts this instance's mail delivery worker.
     pub fn spawn_mail_worker(&self) -> Result<(), StartError> {
         let transport = crate::mail::worker::Transport::from_config(&self.config)?;
@@ -146,27 +150,5 @@ impl AppState {
             self.mailer.wakeup(),
         )?;
         Ok(())
-    }
-
-    pub fn spawn_purger(&self) {
-        let store = self.store.clone();
-        let clock = self.clock.clone();
-        let retention = crate::storage::secs(self.config.audit.retention);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match store.purge_expired(clock.now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-                }
-                match store.purge_audit_before(clock.now() - retention).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(rows = n, "purged audit events past retention"),
-                    Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
-                }
-            }
-        });
     }
 }

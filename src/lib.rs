@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod oidc;
 pub mod storage;

@@ -9,8 +9,10 @@ mod database;
 mod http;
 mod keys;
 mod log;
+mod metrics;
 mod security;
 mod sessions;
+mod tls;
 mod tokens;
 mod values;
 
@@ -28,8 +30,10 @@ pub use self::{
     http::{ClientIpHeader, HttpSettings},
     keys::KeySettings,
     log::{LogFormat, LogSettings},
+    metrics::MetricsSettings,
     security::{RateLimit, RateLimitSettings, SecuritySettings},
     sessions::SessionSettings,
+    tls::TlsSettings,
     tokens::TokenSettings,
     values::{DatabaseUrl, EncryptionKey, Issuer},
 };
@@ -64,6 +68,9 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub tls: TlsSettings,
     pub accounts: AccountSettings,
     pub mail: MailSettings,
     pub audit: AuditSettings,

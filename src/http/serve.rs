@@ -44,7 +44,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    state.spawn_purger();
+    crate::jobs::spawn_all(&state);
     state.spawn_mail_worker()?;
     let db = state.store.db.clone();
     let limits = Limits::from(&state.config.http);

@@ -27,6 +27,7 @@ pub mod codes;
 pub mod consents;
 pub mod grants;
 pub mod keys;
+pub mod leases;
 pub mod lockout;
 pub mod outbox;
 pub mod passkeys;
@@ -43,6 +44,7 @@ pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};
 pub use consents::{ConsentStore, UserConsent};
 pub use grants::{GrantStore, IssuedTokens, NewGrant, RefreshUse, StoredGrant};
 pub use keys::{KeyStore, StoredKey};
+pub use leases::LeaseStore;
 pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
@@ -251,6 +253,7 @@ pub struct Store {
     pub users: UserStore,
     pub clients: ClientStore,
     pub keys: KeyStore,
+    pub leases: LeaseStore,
     pub codes: CodeStore,
     pub grants: GrantStore,
     pub consents: ConsentStore,
@@ -271,6 +274,7 @@ impl Store {
             users: UserStore::new(db.clone()),
             clients: ClientStore::new(db.clone()),
             keys: KeyStore::new(db.clone()),
+            leases: LeaseStore::new(db.clone()),
             codes: CodeStore::new(db.clone()),
             grants: GrantStore::new(db.clone()),
             consents: ConsentStore::new(db.clone()),
