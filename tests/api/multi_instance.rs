@@ -490,6 +490,18 @@ async fn signing_out_on_one_instance_ends_the_session_on_the_other() {
     }
 }
 
+/// Polls `done` until it holds; panics after 20 s, naming `what` it waited for.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "waited 20 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// What the traffic loop saw.
 #[derive(Default)]
 struct Traffic {
@@ -551,17 +563,51 @@ async fn an_instance_killed_mid_traffic_and_restarted_loses_nothing() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Waits for what the traffic shows rather than for a fixed time: a loaded CI
+    // machine may serve ten times fewer requests in a second than a laptop.
+    wait_until("traffic before the kill", || {
+        traffic.ok.load(Ordering::SeqCst) >= 40
+    })
+    .await;
     let before_kill = traffic.ok.load(Ordering::SeqCst);
     let kill_mark = cluster.proxy.mark();
     cluster.instances[1].kill();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused_since = |mark: usize| {
+        cluster
+            .proxy
+            .since(mark)
+            .iter()
+            .filter(|s| s.outcome == Outcome::Refused)
+            .count()
+    };
+    wait_until("requests meeting the dead instance", || {
+        refused_since(kill_mark) >= 5
+    })
+    .await;
+    // Issued by the survivor while the other is down: the restarted one must know it.
+    let during = cluster
+        .via_proxy()
+        .token(auth, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(during.0, 200, "{}", during.1);
+    let during = during.1["access_token"].as_str().expect("token").to_owned();
     let restarting = Instant::now();
     cluster.instances[1].restart();
     cluster.instances[1].wait_ready().await;
     let ready_in = restarting.elapsed();
-    let back = Instant::now();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let back = cluster.proxy.mark();
+    let answered_by_b = |mark: usize| {
+        cluster
+            .proxy
+            .since(mark)
+            .iter()
+            .filter(|s| s.upstream == 1 && s.outcome == Outcome::Answered(200))
+            .count()
+    };
+    wait_until("the restarted instance serving", || {
+        answered_by_b(back) >= 20
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     for worker in workers {
         worker.await.expect("traffic worker");
@@ -576,10 +622,7 @@ async fn an_instance_killed_mid_traffic_and_restarted_loses_nothing() {
         .iter()
         .filter(|s| s.outcome == Outcome::Refused)
         .count();
-    let served_again = served
-        .iter()
-        .filter(|s| s.upstream == 1 && s.at > back && matches!(s.outcome, Outcome::Answered(200)))
-        .count();
+    let served_again = answered_by_b(back);
     let failed = traffic.failed.lock().expect("failures").clone();
     let ok = traffic.ok.load(Ordering::SeqCst);
     eprintln!(
@@ -590,11 +633,6 @@ async fn an_instance_killed_mid_traffic_and_restarted_loses_nothing() {
         failed.len(),
         lost.len()
     );
-    assert!(before_kill >= 10, "traffic was flowing before the kill");
-    assert!(
-        refused >= 1,
-        "requests met the dead instance and were passed on"
-    );
     assert!(
         failed.len() <= 4 && failed.len() == lost.len(),
         "only requests in flight on the killed instance may fail: {failed:?}, lost {lost:?}"
@@ -603,14 +641,15 @@ async fn an_instance_killed_mid_traffic_and_restarted_loses_nothing() {
         lost.iter().all(|s| s.upstream == 1),
         "only on the killed one: {lost:?}"
     );
-    assert!(served_again >= 1, "the restarted instance serves again");
 
-    // Everything issued before the kill works on both, the restarted one included.
+    // Everything issued before the kill, or during the outage, works on both, the
+    // restarted one included.
     for i in 0..2 {
         let at = cluster.at(i);
         assert_eq!(at.userinfo(&access).await, 200, "instance {i}");
         assert!(at.active(auth, &refresh).await, "instance {i}");
         assert!(at.active(auth, &machine).await, "instance {i}");
+        assert!(at.active(auth, &during).await, "instance {i}");
     }
     let started = rp.start(&["openid"]);
     let silent = with_params(&started.url, &[("prompt", "none")]);

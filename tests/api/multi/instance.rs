@@ -125,15 +125,15 @@ impl Instance {
             .expect("client");
         let started = Instant::now();
         loop {
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("{} exited ({status}):\n{}", self.name, self.log_text());
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("{} exited ({status}):\n{}", self.name, self.log_text());
             }
             assert!(
                 started.elapsed() < READY_WITHIN,

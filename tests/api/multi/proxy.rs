@@ -10,7 +10,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -41,7 +41,6 @@ pub(crate) struct Served {
     /// The path, without the query.
     pub path: String,
     pub outcome: Outcome,
-    pub at: Instant,
 }
 
 struct Shared {
@@ -166,7 +165,6 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_owned(),
                 outcome,
-                at: Instant::now(),
             });
         };
         match sent {
@@ -194,4 +192,95 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
     }
     StatusCode::BAD_GATEWAY.into_response()
+}
+
+/// The proxy itself: a test that trusts it to alternate must know that it does.
+mod tests {
+    use axum::{
+        http::{HeaderMap, header},
+        response::IntoResponse,
+        routing::get,
+    };
+    use serde_json::{Value, json};
+
+    use super::{Outcome, Proxy};
+    use crate::multi::instance::free_port;
+
+    /// An upstream that answers with its name and the Host and Cookie it was sent, a
+    /// relative Location and a cookie of its own.
+    async fn echo(name: &'static str) -> String {
+        let app = axum::Router::new().route(
+            "/echo",
+            get(move |headers: HeaderMap| async move {
+                let seen = |h| {
+                    headers
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                (
+                    [
+                        (header::LOCATION, "/next?x=%2F"),
+                        (header::SET_COOKIE, "id=abc; Path=/; HttpOnly"),
+                    ],
+                    axum::Json(json!({
+                        "upstream": name,
+                        "host": seen(header::HOST),
+                        "cookie": seen(header::COOKIE),
+                    })),
+                )
+                    .into_response()
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn the_proxy_alternates_per_request_passes_refused_ones_on_and_keeps_headers() {
+        let (a, b) = (echo("a").await, echo("b").await);
+        let dead = format!("http://127.0.0.1:{}", free_port());
+        let (listener, base) = Proxy::bind().await;
+        let proxy = Proxy::start(listener, vec![a, dead, b]);
+        // One client, one kept-alive connection, requests one after another.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("client");
+        let mut upstreams = Vec::new();
+        for _ in 0..6 {
+            let r = http
+                .get(format!("{base}/echo"))
+                .header(header::COOKIE, "session=s1")
+                .send()
+                .await
+                .expect("through the proxy");
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()[header::LOCATION], "/next?x=%2F");
+            assert_eq!(r.headers()[header::SET_COOKIE], "id=abc; Path=/; HttpOnly");
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["host"], base.trim_start_matches("http://"));
+            assert_eq!(body["cookie"], "session=s1");
+            upstreams.push(body["upstream"].as_str().expect("name").to_owned());
+        }
+        // a, dead (passed on to b), b, a, dead (to b), b.
+        assert_eq!(upstreams, ["a", "b", "b", "a", "b", "b"]);
+        let log = proxy.since(0);
+        assert_eq!(
+            log.iter().filter(|s| s.outcome == Outcome::Refused).count(),
+            2
+        );
+        assert!(
+            log.iter()
+                .filter(|s| s.upstream == 1)
+                .all(|s| s.outcome == Outcome::Refused)
+        );
+    }
 }
