@@ -37,6 +37,10 @@ impl Settings {
             .env("PORTCULLIS_ISSUER", &self.issuer)
             .env("PORTCULLIS_MAIL__OUTBOX_DIR", &self.outbox)
             .env("PORTCULLIS_SECURITY__PASSWORD_HASH_CONCURRENCY", "2")
+            // Instances share the server's connection limit (PostgreSQL's default
+            // max_connections is 100), as in production: 7 tests x 2 instances x the
+            // default 16 could exceed it while the rest of the suite runs.
+            .env("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "4")
             .env("RUST_LOG", "info");
         // Every request comes from 127.0.0.1 (the proxy): the per-IP limits are out of
         // the way, as tests/api/helpers.rs does for the in-process server.
@@ -168,10 +172,12 @@ impl Instance {
     }
 }
 
+/// Kills the process; prints its log when the test failed, or always when
+/// `MULTI_INSTANCE_LOGS` is set (to read what the instances said in a passing run).
 impl Drop for Instance {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("MULTI_INSTANCE_LOGS").is_some() {
             eprintln!("--- log of {} ---\n{}", self.name, self.log_text());
         }
     }
