@@ -19,6 +19,8 @@ mod limits;
 mod lockout;
 mod mail;
 mod mailbox;
+mod metrics;
+mod logs;
 mod passkeys;
 mod rate_limits;
 mod register;
