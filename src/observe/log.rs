@@ -189,8 +189,15 @@ mod tests {
         assert_eq!(line["route"], "/inner", "the inner span wins");
         assert_eq!(line["status"], 200);
         assert_eq!(line["latency_ms"], 1.5);
-        assert!(line["target"].as_str().is_some_and(|t| t.contains("observe")));
-        assert!(line["time"].as_str().is_some_and(|t| t.len() >= 20), "{line}");
+        assert!(
+            line["target"]
+                .as_str()
+                .is_some_and(|t| t.contains("observe"))
+        );
+        assert!(
+            line["time"].as_str().is_some_and(|t| t.len() >= 20),
+            "{line}"
+        );
     }
 
     #[test]

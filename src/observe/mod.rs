@@ -101,8 +101,18 @@ impl Metrics {
 fn pool_gauges(db: &Db) {
     let pools = match db {
         Db::Sqlite { reads, writes } => vec![
-            ("reads", reads.size(), reads.num_idle(), reads.options().get_max_connections()),
-            ("writes", writes.size(), writes.num_idle(), writes.options().get_max_connections()),
+            (
+                "reads",
+                reads.size(),
+                reads.num_idle(),
+                reads.options().get_max_connections(),
+            ),
+            (
+                "writes",
+                writes.size(),
+                writes.num_idle(),
+                writes.options().get_max_connections(),
+            ),
         ],
         Db::Postgres(pool) => vec![(
             "main",

@@ -87,7 +87,11 @@ impl Server {
             .write_all(format!("{PASSWORD}\n").as_bytes())
             .expect("password");
         let out = add.wait_with_output().expect("user add");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = command(&[
             "client",
             "add",
@@ -100,7 +104,11 @@ impl Server {
         ])
         .output()
         .expect("client add");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let client: Value = serde_json::from_slice(&out.stdout).expect("json");
         let mut child = command(&["serve"])
             .stdout(Stdio::null())
@@ -135,7 +143,10 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the server did not start: {:?}", server.lines.lock().expect("lock"));
+        panic!(
+            "the server did not start: {:?}",
+            server.lines.lock().expect("lock")
+        );
     }
 
     fn url(&self, path: &str) -> String {
@@ -259,7 +270,10 @@ async fn code_flow(server: &Server) -> Flow {
     assert_eq!(r.status(), StatusCode::OK);
     let token_request_id = request_id(&r);
     let tokens: Value = r.json().await.expect("json");
-    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     let r = token(vec![
         ("grant_type", "refresh_token".to_owned()),
         ("refresh_token", refresh.clone()),
@@ -300,7 +314,11 @@ async fn json_logs_carry_request_ids_and_no_secrets(backend: Backend) {
         .send()
         .await
         .expect("from the proxy");
-    assert_eq!(request_id(&r), "edge-abc-123", "a trusted proxy's id is kept");
+    assert_eq!(
+        request_id(&r),
+        "edge-abc-123",
+        "a trusted proxy's id is kept"
+    );
     let r = browser(None)
         .get(server.url("/login"))
         .header("x-request-id", "chosen-by-the-client")
@@ -339,7 +357,9 @@ async fn json_logs_carry_request_ids_and_no_secrets(backend: Backend) {
     // The code replay is logged under the request that made it.
     assert!(
         parsed.iter().any(|l| l["level"] == "WARN"
-            && l["message"].as_str().is_some_and(|m| m.contains("code reused"))
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("code reused"))
             && l["route"] == "/token"
             && l["request_id"].as_str().is_some_and(|id| !id.is_empty())),
         "{lines:#?}"
@@ -379,9 +399,9 @@ async fn a_text_log_to_a_pipe_is_readable_and_has_no_colour() {
         line.contains("INFO") && line.contains("route=/login") && line.contains("status=200"),
         "{line}"
     );
-    assert!(serde_json::from_str::<Value>(line).is_err(), "text, not JSON");
     assert!(
-        !lines.iter().any(|l| l.contains('\u{1b}')),
-        "{lines:#?}"
+        serde_json::from_str::<Value>(line).is_err(),
+        "text, not JSON"
     );
+    assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:#?}");
 }

@@ -87,8 +87,9 @@ fn parse_exposition(text: &str) -> Samples {
     for (family, kind) in &types {
         if kind == "histogram" && samples.keys().any(|k| k.starts_with(&format!("{family}_"))) {
             assert!(
-                samples.keys().any(|k| k.starts_with(&format!("{family}_bucket"))
-                    && k.contains("le=\"+Inf\"")),
+                samples.keys().any(
+                    |k| k.starts_with(&format!("{family}_bucket")) && k.contains("le=\"+Inf\"")
+                ),
                 "{family}: a +Inf bucket"
             );
         }
@@ -173,9 +174,12 @@ async fn scrape(app: &TestApp) -> Samples {
 #[test]
 fn the_format_checker_refuses_what_prometheus_would() {
     let good = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\",y=\"q\\\"\"} 3\n";
-    assert_eq!(value(&parse_exposition(good), "a_total{x=\"1\",y=\"q\\\"\"}"), 3.0);
+    assert_eq!(
+        value(&parse_exposition(good), "a_total{x=\"1\",y=\"q\\\"\"}"),
+        3.0
+    );
     for bad in [
-        "a_total 3\n",                                     // no TYPE
+        "a_total 3\n",                                      // no TYPE
         "# TYPE a_total counter\na_total{x=1} 3\n",         // unquoted label
         "# TYPE a_total counter\na_total{x=\"1\"} three\n", // not a number
         "# TYPE 1a counter\n",                              // bad name
@@ -280,7 +284,11 @@ async fn counters_move_with_traffic(backend: Backend) {
     let r = app
         .post_form(
             "/login",
-            &[("csrf", &csrf), ("login", "ada"), ("password", "not the password")],
+            &[
+                ("csrf", &csrf),
+                ("login", "ada"),
+                ("password", "not the password"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a wrong password");
@@ -297,8 +305,9 @@ async fn counters_move_with_traffic(backend: Backend) {
         );
     }
     assert!(
-        !after.keys().any(|k| k.contains("/no/such") || k.contains("ada")
-            || k.contains(&client.client_id)),
+        !after
+            .keys()
+            .any(|k| k.contains("/no/such") || k.contains("ada") || k.contains(&client.client_id)),
         "no raw path, user or client in a label"
     );
     // The right password is a success, not a failure.
@@ -360,7 +369,11 @@ async fn the_metrics_listener_serves_metrics_and_nothing_else() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let samples = parse_exposition(&r.text().await.expect("body"));
-    assert!(samples.keys().any(|k| k.starts_with("portcullis_build_info")));
+    assert!(
+        samples
+            .keys()
+            .any(|k| k.starts_with("portcullis_build_info"))
+    );
     let other = reqwest::get(format!("http://127.0.0.1:{port}/token"))
         .await
         .expect("get");
@@ -391,7 +404,7 @@ async fn every_answer_has_a_request_id_and_a_client_cannot_choose_it() {
     let missing = app.get("/no-such-page").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let first = app.post_token(None, &[("grant_type", "nonsense")]).await;
-    assert_eq!(first.0, StatusCode::BAD_REQUEST);
+    assert_eq!(first.0, StatusCode::UNAUTHORIZED, "no client credentials");
     let limited = app
         .http
         .post(app.url("/token"))
@@ -403,7 +416,10 @@ async fn every_answer_has_a_request_id_and_a_client_cannot_choose_it() {
     let ids = [request_id(&ok), request_id(&missing), request_id(&limited)];
     assert!(first.1.contains_key("x-request-id"));
     for id in &ids {
-        assert_eq!(uuid::Uuid::parse_str(id).expect("a UUID").get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::parse_str(id).expect("a UUID").get_version_num(),
+            7
+        );
     }
     assert!(ids[0] != ids[1] && ids[1] != ids[2]);
     // 127.0.0.1 is no trusted proxy here: what it sends is not taken.
@@ -419,8 +435,11 @@ async fn every_answer_has_a_request_id_and_a_client_cannot_choose_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxy_names_the_request_when_its_id_is_sane() {
-    let app = TestApp::spawn_with(Backend::Sqlite, "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n")
-        .await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .await;
     let sent = |id: &str| {
         app.http
             .get(app.url("/healthz"))
@@ -439,9 +458,51 @@ async fn a_trusted_proxy_names_the_request_when_its_id_is_sane() {
     let r = app
         .http
         .get(app.url("/healthz"))
-        .header("x-request-id", reqwest::header::HeaderValue::from_bytes(b"caf\xc3\xa9").expect("v"))
+        .header(
+            "x-request-id",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xc3\xa9").expect("v"),
+        )
         .send()
         .await
         .expect("get");
     assert!(uuid::Uuid::parse_str(&request_id(&r)).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeouts_503_has_a_request_id_and_is_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &format!("{WITH_TOKEN}[http]\nrequest_timeout = \"1s\"\n"),
+    )
+    .await;
+    let series = "portcullis_http_requests_total{route=\"/token\",method=\"POST\",status=\"503\"}";
+    let before = value(&scrape(&app).await, series);
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    // A body that never ends: the handler waits for it until the request timeout.
+    stream
+        .write_all(
+            b"POST /token HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+              grant_type=",
+        )
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 503 "), "{answer}");
+    assert!(answer.contains("\r\nx-request-id: "), "{answer}");
+    let after = value(&scrape(&app).await, series);
+    assert!(after >= before + 1.0, "{before} then {after}");
 }
