@@ -472,7 +472,10 @@ impl Passkeys {
         client_id: Option<&str>,
         expected_subject: Option<&str>,
     ) -> Result<AuthenticatedUser> {
-        let used = self.verify_passwordless(discovering, answer).await?;
+        let used = self
+            .verify_passwordless(discovering, answer)
+            .await
+            .inspect_err(|_| crate::accounts::login::count_sign_in("passkey", "failure"))?;
         let now = self.clock.now();
         let refused = |reason: &'static str| {
             crate::accounts::login::count_sign_in("passkey", reason);
