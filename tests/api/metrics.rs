@@ -323,6 +323,29 @@ async fn counters_move_with_traffic(backend: Backend) {
     assert!(r.status().is_redirection(), "{}", r.status());
     let last = scrape(&app).await;
     assert!(value(&last, success) >= value(&after, success) + 1.0);
+    let waited = "portcullis_password_hash_wait_seconds_count";
+    assert!(
+        value(&last, waited) >= value(&before, waited) + 2.0,
+        "two hashes waited"
+    );
+
+    // Five wrong passwords lock bob's account (the default threshold); the next
+    // attempt is counted as locked.
+    app.add_user("bob").await;
+    let lockouts = "portcullis_lockouts_total";
+    let locked = "portcullis_sign_ins_total{method=\"password\",outcome=\"locked\"}";
+    for _ in 0..6 {
+        let html = app.get("/login").await.text().await.expect("page");
+        let csrf = hidden(&html, "csrf").expect("csrf");
+        app.post_form(
+            "/login",
+            &[("csrf", &csrf), ("login", "bob"), ("password", "wrong")],
+        )
+        .await;
+    }
+    let locked_now = scrape(&app).await;
+    assert!(value(&locked_now, lockouts) >= value(&last, lockouts) + 1.0);
+    assert!(value(&locked_now, locked) >= value(&last, locked) + 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
