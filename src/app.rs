@@ -11,6 +11,7 @@ use crate::{
     crypto::{KeyError, KeyRing, PasswordError, PasswordHasher},
     jobs::Jobs,
     mail::Mailer,
+    observe::Metrics,
     oidc::{access::AccessTokens, grant::Grants},
     storage::{Db, StorageError, Store},
 };
@@ -38,6 +39,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Scheduled work, one instance at a time per job (`jobs`).
     pub jobs: Jobs,
+    /// The process's metrics recorder, rendered at `/metrics`.
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,7 @@ impl AppState {
 
     /// As `start`, over a database that is already connected and migrated.
     pub async fn with_db(config: Config, db: Db, clock: Clock) -> Result<Self, StartError> {
+        let metrics = Metrics::install();
         let store = Store::new(db);
         let keys = KeyRing::open(
             store.keys.clone(),
@@ -134,6 +138,7 @@ impl AppState {
             audit,
             mailer,
             jobs,
+            metrics,
         })
     }
 }

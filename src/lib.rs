@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod observe;
 pub mod oidc;
 pub mod storage;
 

@@ -6,10 +6,9 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 use portcullis::{
     commands::{self, CommandError},
-    config::{Config, LogFormat},
+    config::Config,
     oidc::clients::ClientRegistration,
 };
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "An OpenID Connect provider")]
@@ -180,19 +179,7 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log.filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: a log file or collector gets plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if config.log.format == LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    portcullis::observe::log::init(&config.log);
     for name in &config.ignored_environment {
         tracing::warn!(variable = %name, "ignoring an environment variable that is not a setting");
     }

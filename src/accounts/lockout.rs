@@ -134,6 +134,7 @@ impl Accounts {
             _ => false,
         };
         tx.commit().await?;
+        metrics::counter!("portcullis_lockouts_total").increment(1);
         if mail {
             self.mailer.wake();
         }

@@ -119,7 +119,23 @@ impl AuthenticatedUser {
     }
 }
 
+/// Counts a sign-in attempt in `portcullis_sign_ins_total`: `method` is `password`,
+/// `passkey` or `second_factor`, `outcome` a fixed word (`success`, `failure`,
+/// `locked`, ...), never anything the person typed.
+pub(crate) fn count_sign_in(method: &'static str, outcome: &'static str) {
+    metrics::counter!("portcullis_sign_ins_total", "method" => method, "outcome" => outcome)
+        .increment(1);
+}
+
 impl LoginError {
+    /// The outcome a refused password sign-in is counted under in the metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "failure",
+            other => other.reason(),
+        }
+    }
+
     /// The reason an audit event records for a refused sign-in.
     pub fn reason(&self) -> &'static str {
         match self {

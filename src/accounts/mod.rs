@@ -133,6 +133,14 @@ impl Accounts {
     ) -> Result<PasswordAccepted, LoginError> {
         let now = self.clock.now();
         let outcome = self.check_login(name, password, origin, now).await;
+        login::count_sign_in(
+            "password",
+            match &outcome {
+                Ok(accepted) if accepted.second_factor_due => "second_factor_due",
+                Ok(_) => "success",
+                Err(e) => e.outcome(),
+            },
+        );
         let event = match &outcome {
             Ok(PasswordAccepted {
                 who,

@@ -66,17 +66,18 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| PasswordError::Busy)?;
+        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("portcullis_password_hash_refused_total").increment(1);
+            PasswordError::Busy
+        })?;
+        let queued = Queued::enter();
         let _slot = self
             .workers
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Busy)?;
+        drop(queued);
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| PasswordError::Internal(e.to_string()))
@@ -117,6 +118,26 @@ impl PasswordHasher {
             })
             .await?;
         Ok(ok && known)
+    }
+}
+
+/// One hash waiting for a slot, in `portcullis_password_hash_queue_depth` while it
+/// waits and in `portcullis_password_hash_wait_seconds` once it stops waiting — also
+/// when the request that wanted it was dropped meanwhile (timed out, or gone).
+struct Queued(std::time::Instant);
+
+impl Queued {
+    fn enter() -> Self {
+        metrics::gauge!("portcullis_password_hash_queue_depth").increment(1.0);
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        metrics::gauge!("portcullis_password_hash_queue_depth").decrement(1.0);
+        metrics::histogram!("portcullis_password_hash_wait_seconds")
+            .record(self.0.elapsed().as_secs_f64());
     }
 }
 

@@ -46,7 +46,8 @@ impl Proxies {
         }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` (canonical: IPv4-mapped addresses as IPv4) is one of our proxies.
+    pub(super) fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 

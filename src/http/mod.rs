@@ -42,7 +42,7 @@ pub fn build_router(state: AppState) -> Router {
     let proxies = client_ip::Proxies::new(&state.config.http);
     let request_timeout = state.config.http.request_timeout;
     let router = Router::new()
-        .merge(protocol::router())
+        .merge(protocol::router(&state))
         .merge(browser::router(&state))
         .route(paths::STYLESHEET, get(assets::stylesheet))
         .route(paths::PASSKEYS_SCRIPT, get(assets::passkeys_script))
@@ -57,7 +57,7 @@ pub fn build_router(state: AppState) -> Router {
             middleware::body_limit::limit_body,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            proxies,
+            proxies.clone(),
             client_ip::attach,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -65,7 +65,13 @@ pub fn build_router(state: AppState) -> Router {
             middleware::timeout::limit_time,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(middleware::trace_layer())
+        // Counts and logs what every layer inside answered (429, 503 and 404 too).
+        .layer(axum::middleware::from_fn(middleware::http_metrics::observe))
+        // Outermost: every answer has an id, every log line of the request its span.
+        .layer(axum::middleware::from_fn_with_state(
+            proxies,
+            middleware::request_id::assign,
+        ))
         .with_state(state);
     if https {
         // Served over https: browsers must never fall back to plain http (RFC 6797).

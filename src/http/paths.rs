@@ -15,6 +15,8 @@ pub(super) const CONSENT: &str = "/consent";
 pub(super) const SECOND_FACTOR: &str = "/login/second-factor";
 pub(super) const HEALTHZ: &str = "/healthz";
 pub(super) const READYZ: &str = "/readyz";
+/// Prometheus metrics: on the main port only with `metrics.token` set.
+pub(super) const METRICS: &str = "/metrics";
 pub(super) const STYLESHEET: &str = "/static/portcullis.css";
 pub(super) const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";
 pub(super) const HOME: &str = "/";

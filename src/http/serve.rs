@@ -46,6 +46,7 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     crate::jobs::spawn_all(&state);
     state.spawn_mail_worker()?;
+    let metrics_listener = spawn_metrics_listener(&state).await?;
     let db = state.store.db.clone();
     let limits = Limits::from(&state.config.http);
     let app = super::build_router(state);
@@ -92,8 +93,35 @@ pub async fn serve(
             "requests still in flight at the end of shutdown were cut off"
         );
     }
+    if let Some(task) = metrics_listener {
+        task.abort();
+    }
     db.close().await;
     Ok(())
+}
+
+/// Serves `/metrics` alone on `metrics.bind`, when set, until the server stops. A
+/// scrape is one short request from a monitoring network, so this listener has none of
+/// the main port's connection limits.
+async fn spawn_metrics_listener(
+    state: &AppState,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let Some(addr) = state.config.metrics.bind else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let app = super::protocol::metrics::metrics_only(state.clone());
+    tracing::info!(%addr, "serving /metrics");
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    })))
 }
 
 /// What one connection is allowed, from `[http]`.

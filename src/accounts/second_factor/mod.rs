@@ -94,6 +94,7 @@ impl Accounts {
                 .map(|left| Passed::RecoveryCode { left })
         };
         if passed.is_none() {
+            crate::accounts::login::count_sign_in("second_factor", "failure");
             let mut event = Event::new(EventKind::SecondFactorFailed, Actor::Anonymous)
                 .failed()
                 .about(user)
@@ -115,6 +116,7 @@ impl Accounts {
         origin: &Origin,
         client_id: Option<&str>,
     ) {
+        crate::accounts::login::count_sign_in("second_factor", "success");
         let mut event = Event::by_user(EventKind::SignIn, user)
             .from(origin)
             .with("amr", amr.to_vec())

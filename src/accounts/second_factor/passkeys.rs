@@ -427,6 +427,7 @@ impl Passkeys {
             Ok(result) => result,
             Err(e) => {
                 tracing::info!(error = %e, "a passkey second factor did not verify");
+                crate::accounts::login::count_sign_in("second_factor", "failure");
                 let event = Event::by_user(EventKind::SecondFactorFailed, verifying.user)
                     .failed()
                     .from(origin)
@@ -471,9 +472,13 @@ impl Passkeys {
         client_id: Option<&str>,
         expected_subject: Option<&str>,
     ) -> Result<AuthenticatedUser> {
-        let used = self.verify_passwordless(discovering, answer).await?;
+        let used = self
+            .verify_passwordless(discovering, answer)
+            .await
+            .inspect_err(|_| crate::accounts::login::count_sign_in("passkey", "failure"))?;
         let now = self.clock.now();
         let refused = |reason: &'static str| {
+            crate::accounts::login::count_sign_in("passkey", reason);
             let mut event = Event::by_user(EventKind::SignIn, used.user_id)
                 .failed()
                 .from(origin)
@@ -519,6 +524,7 @@ impl Passkeys {
             event = event.client(c);
         }
         self.audit.record(event, now).await;
+        crate::accounts::login::count_sign_in("passkey", "success");
         self.accounts.count_success(who.user_id).await?;
         Ok(who)
     }

@@ -1,6 +1,7 @@
-//! Middleware shared by every route: security headers, request tracing, the body
-//! limit (`body_limit`), the rate limits (`rate_limit`) and the request timeout
-//! (`timeout`).
+//! Middleware shared by every route: security headers, request ids and the request's
+//! log span (`request_id`), request metrics and the answered-request log line
+//! (`http_metrics`), the body limit (`body_limit`), the rate limits (`rate_limit`) and
+//! the request timeout (`timeout`).
 
 use axum::{
     extract::Request,
@@ -8,13 +9,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use tower_http::{
-    classify::{ServerErrorsAsFailures, SharedClassifier},
-    trace::TraceLayer,
-};
 
 pub(super) mod body_limit;
+pub(super) mod http_metrics;
 pub(super) mod rate_limit;
+pub(super) mod request_id;
 pub(super) mod timeout;
 
 /// The page policy: no inline script or style, nothing framed, nothing leaked in the
@@ -43,14 +42,4 @@ pub(super) async fn security_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-/// Logs each request's method, path (never its query: it carries codes and state),
-/// status and latency.
-pub(super) fn trace_layer()
--> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, impl Fn(&Request) -> tracing::Span + Clone>
-{
-    TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-    })
 }

@@ -1,5 +1,5 @@
 //! Machine-facing endpoints, stateless and answering in the RFC formats: discovery,
-//! JWKS, token, userinfo, revocation, introspection, and the health probes.
+//! JWKS, token, userinfo, revocation, introspection, the health probes, and `/metrics`.
 
 use axum::{
     Router,
@@ -15,12 +15,14 @@ mod discovery;
 mod health;
 mod introspect;
 mod jwks;
+pub(super) mod metrics;
 mod revoke;
 mod token;
 mod userinfo;
 
-pub(super) fn router() -> Router<AppState> {
+pub(super) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
+        .merge(metrics::router(state))
         .route(paths::DISCOVERY, get(discovery::discovery_get))
         .route(paths::JWKS, get(jwks::jwks_get))
         .route(paths::TOKEN, post(token::token_post).options(preflight))

@@ -74,6 +74,8 @@ impl Grants {
             .insert_tokens_in(&mut tx, &grant.id, &issued)
             .await?;
         tx.commit().await?;
+        metrics::counter!("portcullis_tokens_issued_total", "grant_type" => "client_credentials")
+            .increment(1);
         Ok(self.response(access, None, None, scope, now))
     }
 }

@@ -50,6 +50,7 @@ impl Grants {
                 // stolen or leaked; revoke what its first use issued.
                 self.revoke_grant_of_code(&c, now).await?;
                 tracing::warn!(client_id = %c.client_id, "authorization code reused; its grant is revoked");
+                metrics::counter!("portcullis_code_replays_total").increment(1);
                 let event = Event::new(EventKind::CodeReplay, Actor::System)
                     .failed()
                     .about(c.user_id)
@@ -158,6 +159,8 @@ impl Grants {
             .insert_tokens_in(&mut tx, &grant.id, &issued)
             .await?;
         tx.commit().await?;
+        metrics::counter!("portcullis_tokens_issued_total", "grant_type" => "authorization_code")
+            .increment(1);
         Ok(self.response(
             access,
             refresh.map(|r| r.token),

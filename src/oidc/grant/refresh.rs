@@ -74,6 +74,7 @@ impl Grants {
             RefreshUse::First(g) => *g,
             RefreshUse::Replayed => {
                 tracing::warn!(client_id = %client.client_id, "refresh token reused; its grant is revoked");
+                metrics::counter!("portcullis_refresh_reuse_total").increment(1);
                 let event = Event::new(EventKind::RefreshTokenReuse, Actor::System)
                     .failed()
                     .about(user.id)
@@ -126,6 +127,8 @@ impl Grants {
             .insert_tokens_in(&mut tx, &grant.id, &issued)
             .await?;
         tx.commit().await?;
+        metrics::counter!("portcullis_tokens_issued_total", "grant_type" => "refresh_token")
+            .increment(1);
         Ok(self.response(access, Some(refresh.token), id_token, scope, now))
     }
 }
