@@ -25,6 +25,9 @@ pub struct HttpSettings {
     /// How long an idle keep-alive connection is kept open.
     #[serde(deserialize_with = "lifetime")]
     pub keep_alive_timeout: Duration,
+    /// How long the requests in flight may take to finish once SIGTERM came.
+    #[serde(deserialize_with = "lifetime")]
+    pub shutdown_timeout: Duration,
     /// The most connections served at once; more wait in the kernel's accept queue.
     #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,

@@ -10,6 +10,8 @@ mod http;
 mod keys;
 mod log;
 mod metrics;
+mod redact;
+pub mod reference;
 mod security;
 mod sessions;
 mod tls;
@@ -33,7 +35,7 @@ pub use self::{
     metrics::MetricsSettings,
     security::{RateLimit, RateLimitSettings, SecuritySettings},
     sessions::SessionSettings,
-    tls::TlsSettings,
+    tls::{TlsFiles, TlsSettings},
     tokens::TokenSettings,
     values::{DatabaseUrl, EncryptionKey, Issuer},
 };
@@ -117,31 +119,53 @@ fn ignored_environment(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<S
     out
 }
 
+/// The defaults, `file`, then the environment, and the `PORTCULLIS_*` variables left
+/// out because they are not settings.
+fn layers(file: Option<&Path>) -> Result<(Figment, Vec<String>), ConfigError> {
+    let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                reason: "no such file".into(),
+            });
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    let ignored = ignored_environment(std::env::vars_os().map(|(k, _)| k));
+    let skip = ignored.clone();
+    figment = figment.merge(Env::prefixed(PREFIX).split("__").filter(move |k| {
+        let key = k.as_str();
+        !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
+            && !skip
+                .iter()
+                .any(|s| s[PREFIX.len()..].eq_ignore_ascii_case(key))
+    }));
+    Ok((figment, ignored))
+}
+
 impl Config {
     /// Loads the layers and validates them; `file` is `--config FILE`.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.display().to_string(),
-                    reason: "no such file".into(),
-                });
-            }
-            figment = figment.merge(Toml::file(path));
-        }
-        let ignored = ignored_environment(std::env::vars_os().map(|(k, _)| k));
-        let skip = ignored.clone();
-        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").filter(move |k| {
-            let key = k.as_str();
-            !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
-                && !skip
-                    .iter()
-                    .any(|s| s[PREFIX.len()..].eq_ignore_ascii_case(key))
-        }));
-        let mut config = Self::from_figment(figment)?;
+        Self::load_effective(file).map(|(config, _)| config)
+    }
+
+    /// As `load`, with the merged layers as TOML, secrets redacted: what
+    /// `portcullis config check` prints.
+    pub fn load_effective(file: Option<&Path>) -> Result<(Self, String), ConfigError> {
+        let (figment, ignored) = layers(file)?;
+        let mut config = Self::from_figment(figment.clone())?;
         config.ignored_environment = ignored;
-        Ok(config)
+        let mut table: toml::Table = figment.extract().map_err(|e| ConfigError::Invalid {
+            key: "config".to_owned(),
+            reason: e.kind.to_string(),
+        })?;
+        redact::table(&mut table);
+        let shown = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
+            key: "config".to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok((config, shown))
     }
 
     /// The defaults with the given TOML overlaid; no file, no environment. For tests
@@ -159,10 +183,46 @@ impl Config {
             },
             reason: e.kind.to_string(),
         })?;
+        config.tls.check()?;
         if config.tokens.access_token_audience.is_empty() {
             config.tokens.access_token_audience = config.issuer.as_str().to_owned();
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// What an operator should look at twice, though it may be right: said in the log
+    /// at start and by `portcullis config check`. Valid proxy setups are not refused.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let https = self.issuer.is_https();
+        let tls = self.tls.files().is_some();
+        if tls && !https {
+            out.push(format!(
+                "https is served (tls.cert_file), but the issuer {} is http: discovery, \
+                 tokens and redirects name http URLs and cookies are not Secure; set \
+                 issuer to the https URL people reach",
+                self.issuer
+            ));
+        }
+        if https && !tls && self.http.trusted_proxies.is_empty() {
+            out.push(
+                "the issuer is https but this instance serves plain http and trusts no \
+                 proxy: if a proxy terminates TLS in front, set http.trusted_proxies to \
+                 its address, or every client looks like the proxy to rate limits and the \
+                 audit log"
+                    .to_owned(),
+            );
+        }
+        if !https && !self.issuer.is_loopback() {
+            out.push(format!(
+                "the issuer {} is http on a host other than this machine: use https in \
+                 production (tls.cert_file, or a proxy that terminates TLS)",
+                self.issuer
+            ));
+        }
+        out
     }
 }
 
