@@ -46,8 +46,8 @@ mod watch;
 
 pub use tls::{TlsError, check as check_tls};
 
-/// Set once shutdown has begun: `/readyz` answers 503 to the requests still arriving
-/// on open connections, so a load balancer stops sending any.
+/// Set once shutdown has begun: `/readyz` answers 503 during `http.shutdown_delay`,
+/// so a load balancer stops sending traffic before the listener closes.
 #[derive(Clone, Debug, Default)]
 pub struct Draining(Arc<AtomicBool>);
 
@@ -83,6 +83,7 @@ pub async fn serve(
     let db = state.store.db.clone();
     let limits = Limits::from(&state.config.http);
     let drain_timeout = state.config.http.shutdown_timeout;
+    let state_delay = state.config.http.shutdown_delay;
     let draining = Draining::default();
     let app = super::build_router(state).layer(Extension(draining.clone()));
     let mut http = http1::Builder::new();
@@ -94,7 +95,18 @@ pub async fn serve(
     // client's connection waits, already open, in the listen backlog until one closes.
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let announced = draining.clone();
+    let delay = state_delay;
+    // Once asked to stop, `/readyz` says 503 at once; connections are still taken for
+    // `shutdown_delay`, while load balancers and Kubernetes endpoints catch up.
+    let mut shutdown = std::pin::pin!(async move {
+        shutdown.await;
+        announced.begin();
+        if !delay.is_zero() {
+            tracing::info!(delay = ?delay, "not ready any more; still serving new connections for the shutdown delay");
+            tokio::time::sleep(delay).await;
+        }
+    });
     loop {
         let slot = tokio::select! {
             biased;
@@ -119,7 +131,6 @@ pub async fn serve(
             },
         }
     }
-    draining.begin();
     drop(listener);
     if let Some(reloader) = reloader {
         reloader.abort();

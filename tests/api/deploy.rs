@@ -281,3 +281,40 @@ async fn it_serves_as_nobody_from_a_read_only_root_writing_only_its_state_direct
     };
     assert!(status.success(), "{status}");
 }
+
+/// With `http.shutdown_delay`, SIGTERM first makes `/readyz` answer 503 while new
+/// connections are still served (liveness stays 200), then the process stops.
+#[tokio::test]
+async fn readiness_fails_at_sigterm_while_connections_are_still_taken_for_the_delay() {
+    let mut server = Server::start(
+        Backend::Sqlite,
+        &[("PORTCULLIS_HTTP__SHUTDOWN_DELAY", "2s")],
+    )
+    .await;
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let ready = client.get(url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let signalled = Instant::now();
+    server.signal("TERM");
+    server.wait_for_log(&["shutdown delay"], Duration::from_secs(5));
+    let ready = client
+        .get(url("/readyz"))
+        .send()
+        .await
+        .expect("a new connection");
+    assert_eq!(ready.status(), 503, "not ready once shutdown began");
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["reason"], "shutting down");
+    let live = client.get(url("/healthz")).send().await.expect("healthz");
+    assert_eq!(live.status(), 200, "still alive while it drains");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "it waited out the delay"
+    );
+}
