@@ -36,7 +36,7 @@ pub async fn health(config: &Config) -> Result<(), CommandError> {
     let addr = probe_addr(config.bind);
     let https = config.tls.files().is_some();
     match tokio::time::timeout(TIMEOUT, probe(addr, https)).await {
-        Ok(Ok(status)) if status == 200 => {
+        Ok(Ok(200)) => {
             println!("healthy");
             Ok(())
         }
@@ -80,7 +80,7 @@ async fn get<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> std::io::Result<u16> {
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(request.as_bytes()).await?;
-    let mut head = vec![0; 64];
+    let mut head = [0; 64];
     let mut filled = 0;
     while filled < 12 {
         match s.read(&mut head[filled..]).await? {

@@ -199,6 +199,9 @@ async fn sighup_reloads_the_certificate_of_the_real_binary() {
     assert!(server.wait_exit(Duration::from_secs(10)).success());
 }
 
+/// Variables for one run of the binary.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test]
 async fn a_certificate_that_cannot_be_used_stops_the_start_with_one_line() {
     let dir = tempfile::tempdir().expect("dir");
@@ -216,7 +219,7 @@ async fn a_certificate_that_cannot_be_used_stops_the_start_with_one_line() {
     );
     let garbage = file("g.pem", b"-----BEGIN NONSENSE-----\n\0\x1b[31m\n");
     let (db, _db_dir) = crate::helpers::fresh_database(Backend::Sqlite).await;
-    let cases: [(&[(&str, &str)], i32, &str); 5] = [
+    let cases: [(Env<'_>, i32, &str); 5] = [
         (
             &[("PORTCULLIS_TLS__CERT_FILE", &cert)],
             2,
