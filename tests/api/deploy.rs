@@ -318,3 +318,35 @@ async fn readiness_fails_at_sigterm_while_connections_are_still_taken_for_the_de
         "it waited out the delay"
     );
 }
+
+/// The unit file parses and names directives systemd knows (`systemd-analyze verify`,
+/// with the binary built here in place of /usr/local/bin); skipped without systemd.
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: no systemd-analyze");
+        return;
+    };
+    assert!(probe.status.success());
+    let unit = include_str!("../../deploy/portcullis.service");
+    for directive in [
+        "DynamicUser=yes",
+        "StateDirectory=portcullis",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.contains(directive), "{directive}");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("portcullis.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/portcullis", BIN)).expect("write");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("verify");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+}

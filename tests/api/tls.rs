@@ -143,6 +143,41 @@ async fn https_is_served_and_a_certificate_replaced_on_disk_reaches_new_connecti
     );
 }
 
+/// A client that connects and never says hello holds its slot only for
+/// `http.header_read_timeout`: the handshake is bounded too.
+#[tokio::test]
+async fn a_silent_client_is_dropped_at_the_header_read_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = self_signed(7);
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, &cert).expect("cert");
+    std::fs::write(&key_file, &key).expect("key");
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &format!(
+            "[http]\nheader_read_timeout = \"1s\"\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"",
+            cert_file.display(),
+            key_file.display()
+        ),
+    )
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port_of(&app)))
+        .await
+        .expect("connect");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed, not left open: {read:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
+}
+
 #[tokio::test]
 async fn sighup_reloads_the_certificate_of_the_real_binary() {
     let dir = tempfile::tempdir().expect("dir");
