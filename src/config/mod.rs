@@ -106,10 +106,17 @@ const TOP_LEVEL: &[&str] = &["issuer", "bind", "database_url", "smtp_url"];
 /// still refused), nor one of ours that is not a setting.
 fn ignored_environment(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
     let mut out: Vec<String> = names
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.len() > PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX))
+        // As figment reads them: a name that is not UTF-8 is not refused for it.
+        .map(|n| n.to_string_lossy().into_owned())
+        // Bytes, not `str` slicing: a name with a multi-byte character near the start
+        // must not panic.
         .filter(|n| {
-            let key = &n[PREFIX.len()..];
+            n.len() > PREFIX.len()
+                && n.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
+        })
+        .filter(|n| {
+            // The first PREFIX.len() bytes are ASCII, so this is a char boundary.
+            let key = n.get(PREFIX.len()..).unwrap_or_default();
             !key.contains("__")
                 && !TOP_LEVEL.iter().any(|t| key.eq_ignore_ascii_case(t))
                 && !NOT_SETTINGS.iter().any(|t| key.eq_ignore_ascii_case(t))
@@ -368,6 +375,69 @@ mod tests {
             ],
             "settings, misspelt section keys and our own test variables are not ignored"
         );
+    }
+
+    #[test]
+    fn odd_variable_names_are_ignored_without_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let names = vec![
+            std::ffi::OsString::from("PORTCULLIé_X"),
+            std::ffi::OsString::from("PORTCULLIS_é"),
+            std::ffi::OsString::from("PORTCULLIS"),
+            std::ffi::OsString::from_vec(b"PORTCULLIS_\xffX".to_vec()),
+        ];
+        let ignored = ignored_environment(names.into_iter());
+        assert_eq!(ignored, vec!["PORTCULLIS_é", "PORTCULLIS_\u{fffd}X"]);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn a_pod_environment_loads_and_names_each_variable_once() {
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in [
+                ("PORTCULLIS_PORT", "tcp://10.0.0.1:8080"),
+                ("PORTCULLIS_PORT_8080_TCP_PROTO", "tcp"),
+                ("PORTCULLIS_SERVICE_PORT_HTTP", "8080"),
+                ("PORTCULLIS_METRICS_SERVICE_HOST", "10.0.0.2"),
+                ("PORTCULLIS_DB_PORT", "tcp://10.0.0.3:5432"),
+            ] {
+                jail.set_env(k, v);
+            }
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.ignored_environment.len(),
+                5,
+                "{:?}",
+                c.ignored_environment
+            );
+            jail.set_env("PORTCULLIS_TOKENS__ACESS_TOKEN_TTL", "15m");
+            let e = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("acess_token_ttl"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn warnings_name_what_an_operator_should_look_at() {
+        let quiet = Config::from_toml("").expect("defaults");
+        assert!(quiet.warnings().is_empty(), "{:?}", quiet.warnings());
+        let proxied = Config::from_toml(
+            "issuer = \"https://id.example.com\"\n[http]\ntrusted_proxies = [\"10.0.0.0/8\"]",
+        )
+        .expect("loads");
+        assert!(proxied.warnings().is_empty(), "a proxy setup is fine");
+        let bare = Config::from_toml("issuer = \"https://id.example.com\"").expect("loads");
+        assert!(bare.warnings()[0].contains("trusts no proxy"));
+        let tls_http = Config::from_toml(
+            "issuer = \"http://id.example.com\"\n[tls]\ncert_file = \"/c\"\nkey_file = \"/k\"",
+        )
+        .expect("loads");
+        let w = tls_http.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("https is served"), "{w:?}");
     }
 
     #[test]
