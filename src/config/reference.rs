@@ -20,25 +20,46 @@ pub fn markdown() -> String {
     );
     let mut section = String::new();
     let mut comment: Vec<&str> = Vec::new();
+    // The setting just above, with no blank line between: one comment may describe
+    // both (`metrics.bind` and `metrics.token`).
+    let mut above: Option<String> = None;
     for line in DEFAULT_TOML.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
+            above = None;
             paragraph(&mut out, &mut comment);
         } else if let Some(text) = trimmed.strip_prefix('#') {
             let text = text.strip_prefix(' ').unwrap_or(text);
             match setting(text) {
                 Some((key, example)) => {
-                    entry(&mut out, &section, key, None, Some(example), &comment);
+                    above = Some(entry(
+                        &mut out,
+                        &section,
+                        key,
+                        None,
+                        Some(example),
+                        &comment,
+                        above.as_deref(),
+                    ));
                     comment.clear();
                 }
                 None => comment.push(text),
             }
         } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
             section = name.trim().to_owned();
+            above = None;
             let _ = write!(out, "\n## `[{section}]`\n");
             paragraph(&mut out, &mut comment);
         } else if let Some((key, value)) = setting(trimmed) {
-            entry(&mut out, &section, key, Some(value), None, &comment);
+            above = Some(entry(
+                &mut out,
+                &section,
+                key,
+                Some(value),
+                None,
+                &comment,
+                above.as_deref(),
+            ));
             comment.clear();
         }
     }
@@ -67,6 +88,7 @@ fn paragraph(out: &mut String, comment: &mut Vec<&str>) {
     comment.clear();
 }
 
+/// One setting's heading, default, variable and description; returns its name.
 fn entry(
     out: &mut String,
     section: &str,
@@ -74,7 +96,8 @@ fn entry(
     default: Option<&str>,
     example: Option<&str>,
     comment: &[&str],
-) {
+    above: Option<&str>,
+) -> String {
     let (name, env) = if section.is_empty() {
         (
             key.to_owned(),
@@ -95,17 +118,26 @@ fn entry(
         (Some(value), _) => {
             let _ = writeln!(out, "Default: `{value}`  ");
         }
+        (None, Some("\"\"")) => {
+            let _ = writeln!(out, "Unset by default  ");
+        }
         (None, Some(value)) => {
             let _ = writeln!(out, "Unset by default; for example `{value}`  ");
         }
         (None, None) => {}
     }
     let _ = writeln!(out, "Environment: `{env}`");
-    if comment.is_empty() {
-        return;
+    match above {
+        _ if !comment.is_empty() => {
+            out.push('\n');
+            push_text(out, comment);
+        }
+        Some(above) => {
+            let _ = write!(out, "\nDescribed with `{above}` above.\n");
+        }
+        None => {}
     }
-    out.push('\n');
-    push_text(out, comment);
+    name
 }
 
 /// Comment lines as Markdown: `#` alone breaks a paragraph; indented lines (the
