@@ -60,6 +60,8 @@ pub enum StartError {
     Mail(#[from] crate::mail::worker::TransportError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(#[from] crate::http::TlsError),
 }
 
 impl AppState {

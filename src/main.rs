@@ -35,6 +35,21 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the settings, or print their reference.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Ask the running server's /healthz (at `bind`); exit 0 when it answers 200. For a
+    /// container's HEALTHCHECK.
+    Health,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the settings (defaults, --config FILE, the environment) and print the
+    /// effective ones as TOML, secrets redacted, with the variables ignored.
+    Check,
+    /// Print the settings reference (docs/settings.md) from config/default.toml.
+    Reference,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +165,23 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Neither needs settings that load: one documents them, the other reports on them.
+    match cli.command {
+        Command::Config(ConfigCommand::Reference) => {
+            commands::config::print_reference();
+            return ExitCode::SUCCESS;
+        }
+        Command::Config(ConfigCommand::Check) => {
+            return match commands::config::check(cli.config.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    commands::print_error(e);
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -220,6 +252,9 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
             commands::client::list(&config, json).await
         }
         Command::Keys(KeysCommand::Rotate) => commands::keys::rotate(&config).await,
+        Command::Health => commands::health::health(&config).await,
+        // Handled before the settings are loaded.
+        Command::Config(_) => Ok(()),
     }
 }
 

@@ -5,6 +5,8 @@
 //! The printed text is a contract: scripts read it, so change it only on purpose.
 
 pub mod client;
+pub mod config;
+pub mod health;
 pub mod keys;
 pub mod serve;
 pub mod user;
@@ -44,6 +46,8 @@ pub enum CommandError {
     Stdin(std::io::Error),
     #[error("{0}")]
     Start(#[from] StartError),
+    #[error("unhealthy: {0}")]
+    Unhealthy(String),
 }
 
 impl CommandError {
@@ -57,7 +61,7 @@ impl CommandError {
             Self::PasswordRefused(_) | Self::Registration(_) | Self::Usage(_) | Self::Stdin(_) => {
                 true
             }
-            Self::Storage(_) | Self::Keys(_) | Self::Start(_) => false,
+            Self::Storage(_) | Self::Keys(_) | Self::Start(_) | Self::Unhealthy(_) => false,
         };
         if bad_input { 2 } else { 1 }
     }

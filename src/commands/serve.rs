@@ -8,7 +8,8 @@ use crate::{
 };
 
 /// `portcullis serve`: migrates, serves until Ctrl-C or SIGTERM, then finishes the
-/// requests in flight.
+/// requests in flight (for at most `http.shutdown_timeout`). SIGHUP reloads the TLS
+/// certificate when `[tls]` is set.
 pub async fn serve(config: Config) -> Result<(), CommandError> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -16,14 +17,25 @@ pub async fn serve(config: Config) -> Result<(), CommandError> {
             addr: config.bind.to_string(),
             source,
         })?;
+    if let Some(files) = config.tls.files() {
+        crate::http::check_tls(&files).map_err(StartError::from)?;
+    }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let state = AppState::start(config).await?;
     let config = state.config.clone();
     let database = match &config.database_url {
         DatabaseUrl::Sqlite(url) => url.expose().to_owned(),
         DatabaseUrl::Postgres(_) => "PostgreSQL".to_owned(),
     };
+    let scheme = if config.tls.files().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "Portcullis is serving {} (listening on {}, database {database})",
+        "Portcullis is serving {} (listening on {} over {scheme}, database {database})",
         config.issuer,
         listener
             .local_addr()

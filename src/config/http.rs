@@ -25,6 +25,12 @@ pub struct HttpSettings {
     /// How long an idle keep-alive connection is kept open.
     #[serde(deserialize_with = "lifetime")]
     pub keep_alive_timeout: Duration,
+    /// How long, after SIGTERM, `/readyz` says 503 while connections are still taken.
+    #[serde(deserialize_with = "delay")]
+    pub shutdown_delay: Duration,
+    /// How long the requests in flight may take to finish once SIGTERM came.
+    #[serde(deserialize_with = "lifetime")]
+    pub shutdown_timeout: Duration,
     /// The most connections served at once; more wait in the kernel's accept queue.
     #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
@@ -40,6 +46,26 @@ pub enum ClientIpHeader {
     /// `Forwarded: for=client, for=proxy1` (RFC 7239).
     #[serde(rename = "forwarded")]
     Forwarded,
+}
+
+/// A wait that may be zero ("0s": none), at most five minutes, as "5s" or seconds.
+fn delay<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    let d = match Raw::deserialize(d)? {
+        Raw::Seconds(s) => Duration::from_secs(s),
+        Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(|e| {
+            D::Error::custom(format!("`{t}` is not a duration like 0s or 5s ({e})"))
+        })?,
+    };
+    if d > Duration::from_secs(300) {
+        return Err(D::Error::custom("must be at most 5m"));
+    }
+    Ok(d)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -101,6 +127,23 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_shutdown_delay_may_be_zero_but_not_long() {
+        let c = Config::from_toml("").expect("defaults");
+        assert!(c.http.shutdown_delay.is_zero());
+        let c = Config::from_toml("[http]\nshutdown_delay = \"5s\"").expect("5s");
+        assert_eq!(c.http.shutdown_delay, std::time::Duration::from_secs(5));
+        let e = Config::from_toml("[http]\nshutdown_delay = \"1h\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            e,
+            "invalid setting `http.shutdown_delay`: must be at most 5m"
+        );
+        assert!(Config::from_toml("[http]\nshutdown_delay = \"soon\"").is_err());
     }
 
     #[test]

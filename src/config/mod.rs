@@ -10,6 +10,8 @@ mod http;
 mod keys;
 mod log;
 mod metrics;
+mod redact;
+pub mod reference;
 mod security;
 mod sessions;
 mod tls;
@@ -33,7 +35,7 @@ pub use self::{
     metrics::MetricsSettings,
     security::{RateLimit, RateLimitSettings, SecuritySettings},
     sessions::SessionSettings,
-    tls::TlsSettings,
+    tls::{TlsFiles, TlsSettings},
     tokens::TokenSettings,
     values::{DatabaseUrl, EncryptionKey, Issuer},
 };
@@ -104,10 +106,17 @@ const TOP_LEVEL: &[&str] = &["issuer", "bind", "database_url", "smtp_url"];
 /// still refused), nor one of ours that is not a setting.
 fn ignored_environment(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
     let mut out: Vec<String> = names
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.len() > PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX))
+        // As figment reads them: a name that is not UTF-8 is not refused for it.
+        .map(|n| n.to_string_lossy().into_owned())
+        // Bytes, not `str` slicing: a name with a multi-byte character near the start
+        // must not panic.
         .filter(|n| {
-            let key = &n[PREFIX.len()..];
+            n.len() > PREFIX.len()
+                && n.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
+        })
+        .filter(|n| {
+            // The first PREFIX.len() bytes are ASCII, so this is a char boundary.
+            let key = n.get(PREFIX.len()..).unwrap_or_default();
             !key.contains("__")
                 && !TOP_LEVEL.iter().any(|t| key.eq_ignore_ascii_case(t))
                 && !NOT_SETTINGS.iter().any(|t| key.eq_ignore_ascii_case(t))
@@ -117,31 +126,53 @@ fn ignored_environment(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<S
     out
 }
 
+/// The defaults, `file`, then the environment, and the `PORTCULLIS_*` variables left
+/// out because they are not settings.
+fn layers(file: Option<&Path>) -> Result<(Figment, Vec<String>), ConfigError> {
+    let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                reason: "no such file".into(),
+            });
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    let ignored = ignored_environment(std::env::vars_os().map(|(k, _)| k));
+    let skip = ignored.clone();
+    figment = figment.merge(Env::prefixed(PREFIX).split("__").filter(move |k| {
+        let key = k.as_str();
+        !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
+            && !skip
+                .iter()
+                .any(|s| s[PREFIX.len()..].eq_ignore_ascii_case(key))
+    }));
+    Ok((figment, ignored))
+}
+
 impl Config {
     /// Loads the layers and validates them; `file` is `--config FILE`.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.display().to_string(),
-                    reason: "no such file".into(),
-                });
-            }
-            figment = figment.merge(Toml::file(path));
-        }
-        let ignored = ignored_environment(std::env::vars_os().map(|(k, _)| k));
-        let skip = ignored.clone();
-        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").filter(move |k| {
-            let key = k.as_str();
-            !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
-                && !skip
-                    .iter()
-                    .any(|s| s[PREFIX.len()..].eq_ignore_ascii_case(key))
-        }));
-        let mut config = Self::from_figment(figment)?;
+        Self::load_effective(file).map(|(config, _)| config)
+    }
+
+    /// As `load`, with the merged layers as TOML, secrets redacted: what
+    /// `portcullis config check` prints.
+    pub fn load_effective(file: Option<&Path>) -> Result<(Self, String), ConfigError> {
+        let (figment, ignored) = layers(file)?;
+        let mut config = Self::from_figment(figment.clone())?;
         config.ignored_environment = ignored;
-        Ok(config)
+        let mut table: toml::Table = figment.extract().map_err(|e| ConfigError::Invalid {
+            key: "config".to_owned(),
+            reason: e.kind.to_string(),
+        })?;
+        redact::table(&mut table);
+        let shown = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
+            key: "config".to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok((config, shown))
     }
 
     /// The defaults with the given TOML overlaid; no file, no environment. For tests
@@ -159,10 +190,46 @@ impl Config {
             },
             reason: e.kind.to_string(),
         })?;
+        config.tls.check()?;
         if config.tokens.access_token_audience.is_empty() {
             config.tokens.access_token_audience = config.issuer.as_str().to_owned();
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// What an operator should look at twice, though it may be right: said in the log
+    /// at start and by `portcullis config check`. Valid proxy setups are not refused.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let https = self.issuer.is_https();
+        let tls = self.tls.files().is_some();
+        if tls && !https {
+            out.push(format!(
+                "https is served (tls.cert_file), but the issuer {} is http: discovery, \
+                 tokens and redirects name http URLs and cookies are not Secure; set \
+                 issuer to the https URL people reach",
+                self.issuer
+            ));
+        }
+        if https && !tls && self.http.trusted_proxies.is_empty() {
+            out.push(
+                "the issuer is https but this instance serves plain http and trusts no \
+                 proxy: if a proxy terminates TLS in front, set http.trusted_proxies to \
+                 its address, or every client looks like the proxy to rate limits and the \
+                 audit log"
+                    .to_owned(),
+            );
+        }
+        if !https && !self.issuer.is_loopback() {
+            out.push(format!(
+                "the issuer {} is http on a host other than this machine: use https in \
+                 production (tls.cert_file, or a proxy that terminates TLS)",
+                self.issuer
+            ));
+        }
+        out
     }
 }
 
@@ -308,6 +375,73 @@ mod tests {
             ],
             "settings, misspelt section keys and our own test variables are not ignored"
         );
+    }
+
+    #[test]
+    fn odd_variable_names_are_ignored_without_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let names = vec![
+            std::ffi::OsString::from("PORTCULLIé_X"),
+            std::ffi::OsString::from("PORTCULLIS_é"),
+            std::ffi::OsString::from("PORTCULLIS"),
+            std::ffi::OsString::from_vec(b"PORTCULLIS_\xffX".to_vec()),
+        ];
+        let ignored = ignored_environment(names.into_iter());
+        assert_eq!(ignored, vec!["PORTCULLIS_é", "PORTCULLIS_\u{fffd}X"]);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn a_pod_environment_loads_and_names_each_variable_once() {
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in [
+                ("PORTCULLIS_PORT", "tcp://10.0.0.1:8080"),
+                ("PORTCULLIS_PORT_8080_TCP_PROTO", "tcp"),
+                ("PORTCULLIS_SERVICE_PORT_HTTP", "8080"),
+                ("PORTCULLIS_METRICS_SERVICE_HOST", "10.0.0.2"),
+                ("PORTCULLIS_DB_PORT", "tcp://10.0.0.3:5432"),
+            ] {
+                jail.set_env(k, v);
+            }
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            for name in [
+                "PORTCULLIS_PORT",
+                "PORTCULLIS_PORT_8080_TCP_PROTO",
+                "PORTCULLIS_SERVICE_PORT_HTTP",
+                "PORTCULLIS_METRICS_SERVICE_HOST",
+                "PORTCULLIS_DB_PORT",
+            ] {
+                let seen = c.ignored_environment.iter().filter(|n| *n == name).count();
+                assert_eq!(seen, 1, "{name}: {:?}", c.ignored_environment);
+            }
+            jail.set_env("PORTCULLIS_TOKENS__ACESS_TOKEN_TTL", "15m");
+            let e = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("acess_token_ttl"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn warnings_name_what_an_operator_should_look_at() {
+        let quiet = Config::from_toml("").expect("defaults");
+        assert!(quiet.warnings().is_empty(), "{:?}", quiet.warnings());
+        let proxied = Config::from_toml(
+            "issuer = \"https://id.example.com\"\n[http]\ntrusted_proxies = [\"10.0.0.0/8\"]",
+        )
+        .expect("loads");
+        assert!(proxied.warnings().is_empty(), "a proxy setup is fine");
+        let bare = Config::from_toml("issuer = \"https://id.example.com\"").expect("loads");
+        assert!(bare.warnings()[0].contains("trusts no proxy"));
+        let tls_http = Config::from_toml(
+            "issuer = \"http://id.example.com\"\n[tls]\ncert_file = \"/c\"\nkey_file = \"/k\"",
+        )
+        .expect("loads");
+        let w = tls_http.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("https is served"), "{w:?}");
     }
 
     #[test]

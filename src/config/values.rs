@@ -54,6 +54,20 @@ impl Issuer {
         self.0.starts_with("https://")
     }
 
+    /// Whether the issuer names this machine (localhost, 127.0.0.0/8, ::1): a
+    /// developer's setup, where plain http is expected.
+    pub fn is_loopback(&self) -> bool {
+        match url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+        {
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
+
     /// The absolute URL of an endpoint of ours.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.0)

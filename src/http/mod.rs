@@ -20,7 +20,7 @@ mod paths;
 mod protocol;
 mod serve;
 
-pub use serve::serve;
+pub use serve::{Draining, TlsError, check_tls, serve};
 
 /// A known path with the wrong method: 405 with an RFC 6749-shaped body, which the
 /// protocol's callers expect and a person never meets through our own pages.

@@ -10,8 +10,20 @@
 //! slow to send a request's headers, or sits idle between requests too long. Only
 //! HTTP/1.1 is served; were HTTP/2 added, its limits (streams per connection, header
 //! list size, keep-alive pings) would be set here too.
+//!
+//! With `[tls]` set, each accepted connection is first a TLS handshake (`tls`), on the
+//! connection's own task and bounded by `header_read_timeout`, so a slow or silent
+//! client never holds up the loop.
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{Extension, Router, extract::ConnectInfo};
 use hyper::server::conn::http1;
@@ -21,6 +33,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
@@ -28,28 +41,52 @@ use tower_layer::Layer;
 
 use crate::{AppState, app::StartError, config::HttpSettings};
 
+mod tls;
 mod watch;
 
-/// How long the requests in flight may take to finish once shutdown begins.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub use tls::{TlsError, check as check_tls};
+
+/// Set once shutdown has begun: `/readyz` answers 503 during `http.shutdown_delay`,
+/// so a load balancer stops sending traffic before the listener closes.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn begin(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// How long to wait before accepting again after the listener failed (out of file
 /// descriptors, say): long enough for some to be freed, short enough not to be noticed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves until `shutdown` completes, then finishes the requests in flight (for at
-/// most `DRAIN_TIMEOUT`) and closes the database.
+/// most `http.shutdown_timeout`) and closes the database. Over https when `[tls]` is
+/// set: a certificate or key that cannot be used is a start error.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let tls = match state.config.tls.files() {
+        Some(files) => Some(Arc::new(tls::Tls::load(files)?)),
+        None => None,
+    };
+    let reloader = tls.as_ref().map(tls::Tls::spawn_reloader);
     crate::jobs::spawn_all(&state);
     state.spawn_mail_worker()?;
     let metrics_listener = spawn_metrics_listener(&state).await?;
     let db = state.store.db.clone();
     let limits = Limits::from(&state.config.http);
-    let app = super::build_router(state);
+    let drain_timeout = state.config.http.shutdown_timeout;
+    let state_delay = state.config.http.shutdown_delay;
+    let draining = Draining::default();
+    let app = super::build_router(state).layer(Extension(draining.clone()));
     let mut http = http1::Builder::new();
     // hyper's own header-read timer would also close a keep-alive connection once it
     // has been idle for the header timeout, so the two could not differ: the watchdog
@@ -59,7 +96,18 @@ pub async fn serve(
     // client's connection waits, already open, in the listen backlog until one closes.
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let announced = draining.clone();
+    let delay = state_delay;
+    // Once asked to stop, `/readyz` says 503 at once; connections are still taken for
+    // `shutdown_delay`, while load balancers and Kubernetes endpoints catch up.
+    let mut shutdown = std::pin::pin!(async move {
+        shutdown.await;
+        announced.begin();
+        if !delay.is_zero() {
+            tracing::info!(delay = ?delay, "not ready any more; still serving new connections for the shutdown delay");
+            tokio::time::sleep(delay).await;
+        }
+    });
     loop {
         let slot = tokio::select! {
             biased;
@@ -76,7 +124,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    let connection = Connection { stream, remote, slot, limits };
+                    let acceptor = tls.as_ref().map(|t| t.acceptor());
+                    let connection = Connection { stream, remote, slot, limits, acceptor };
                     spawn_connection(&http, &app, graceful.watcher(), connection);
                 }
                 Err(e) => accept_failed(&e).await,
@@ -84,12 +133,15 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            timeout = ?DRAIN_TIMEOUT,
+            timeout = ?drain_timeout,
             "requests still in flight at the end of shutdown were cut off"
         );
     }
@@ -148,37 +200,63 @@ struct Connection {
     remote: SocketAddr,
     slot: OwnedSemaphorePermit,
     limits: Limits,
+    /// Set when serving https: the handshake comes first.
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// Serves one connection on its own task, its requests carrying `ConnectInfo`, until
-/// it ends or its watchdog closes it.
+/// Serves one connection on its own task (after its TLS handshake, if any), its
+/// requests carrying `ConnectInfo`, until it ends or its watchdog closes it.
 fn spawn_connection(http: &http1::Builder, app: &Router, watcher: Watcher, c: Connection) {
     let Connection {
         stream,
         remote,
         slot,
         limits,
+        acceptor,
     } = c;
+    let http = http.clone();
+    let app = app.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        let Some(acceptor) = acceptor else {
+            return serve_connection(&http, app, watcher, stream, remote, limits).await;
+        };
+        match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_connection(&http, app, watcher, stream, remote, limits).await,
+            // Scanners, plain http sent to the https port, clients that distrust us.
+            Ok(Err(e)) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%remote, "TLS handshake did not finish in time"),
+        }
+    });
+}
+
+async fn serve_connection<S>(
+    http: &http1::Builder,
+    app: Router,
+    watcher: Watcher,
+    stream: S,
+    remote: SocketAddr,
+    limits: Limits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = watch::Activity::new();
-    let app = Extension(ConnectInfo(remote)).layer(app.clone());
+    let app = Extension(ConnectInfo(remote)).layer(app);
     let service = watch::InFlight::new(TowerToHyperService::new(app), activity.clone());
     let io = TokioIo::new(watch::Watched::new(stream, activity.clone()));
     let connection = http.serve_connection(io, service);
-    tokio::spawn(async move {
-        let _slot = slot;
-        tokio::select! {
-            ended = watcher.watch(connection) => {
-                if let Err(e) = ended {
-                    // A client that goes away mid-request, or sends garbage: theirs.
-                    tracing::debug!(error = %e, %remote, "connection ended with an error");
-                }
-            }
-            why = watch::expired(&activity, limits) => {
-                // Dropping the connection closes the socket; nothing is in flight.
-                tracing::debug!(%remote, reason = why, "connection closed");
+    tokio::select! {
+        ended = watcher.watch(connection) => {
+            if let Err(e) = ended {
+                // A client that goes away mid-request, or sends garbage: theirs.
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
         }
-    });
+        why = watch::expired(&activity, limits) => {
+            // Dropping the connection closes the socket; nothing is in flight.
+            tracing::debug!(%remote, reason = why, "connection closed");
+        }
+    }
 }
 
 /// An accept error ends only the attempt, never the loop. A connection the client

@@ -271,36 +271,165 @@ async fn bad_cli_input_gets_one_line_and_writes_nothing_on_postgres() {
     }
 }
 
+/// What Kubernetes gives a pod for Services named portcullis, portcullis-metrics and
+/// portcullis-db in its namespace.
+const POD_ENVIRONMENT: &[(&str, &str)] = &[
+    ("PORTCULLIS_PORT", "tcp://10.0.0.1:8080"),
+    ("PORTCULLIS_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+    ("PORTCULLIS_PORT_8080_TCP_PROTO", "tcp"),
+    ("PORTCULLIS_PORT_8080_TCP_PORT", "8080"),
+    ("PORTCULLIS_PORT_8080_TCP_ADDR", "10.0.0.1"),
+    ("PORTCULLIS_SERVICE_HOST", "10.0.0.1"),
+    ("PORTCULLIS_SERVICE_PORT", "8080"),
+    ("PORTCULLIS_SERVICE_PORT_HTTP", "8080"),
+    ("PORTCULLIS_METRICS_SERVICE_HOST", "10.0.0.2"),
+    ("PORTCULLIS_METRICS_SERVICE_PORT", "9090"),
+    ("PORTCULLIS_METRICS_PORT", "tcp://10.0.0.2:9090"),
+    ("PORTCULLIS_METRICS_PORT_9090_TCP_ADDR", "10.0.0.2"),
+    ("PORTCULLIS_DB_SERVICE_HOST", "10.0.0.3"),
+    ("PORTCULLIS_DB_PORT", "tcp://10.0.0.3:5432"),
+    ("PORTCULLIS_DB_PORT_5432_TCP", "tcp://10.0.0.3:5432"),
+];
+
 /// Kubernetes gives every pod `<SERVICE>_PORT=tcp://…` and friends for each Service in
-/// its namespace: a Service named portcullis must not stop Portcullis from starting, while
-/// a misspelt `PORTCULLIS_<SECTION>__<KEY>` is still refused.
+/// its namespace: a Service named portcullis must not stop Portcullis from starting
+/// (each variable is named once, in the log), while a misspelt
+/// `PORTCULLIS_<SECTION>__<KEY>` or an unknown key in a file is still refused.
 #[tokio::test]
 async fn kubernetes_service_variables_do_not_stop_a_start() {
     let cli = Cli::new(Backend::Sqlite).await;
     let out = cli
         .command(&["migrate"])
-        .env("PORTCULLIS_PORT", "tcp://10.0.0.1:8080")
-        .env("PORTCULLIS_PORT_8080_TCP", "tcp://10.0.0.1:8080")
-        .env("PORTCULLIS_SERVICE_HOST", "10.0.0.1")
+        .envs(POD_ENVIRONMENT.iter().copied())
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("PORTCULLIS_SERVICE_HOST") && err.contains("not a setting"),
-        "each is named once in the log: {err}"
-    );
+    for (name, _) in POD_ENVIRONMENT {
+        let lines = err
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .any(|w| w == format!("variable={name}"))
+                    || l.contains(&format!("\"variable\":\"{name}\""))
+            })
+            .count();
+        assert_eq!(lines, 1, "{name} is named once in the log: {err}");
+    }
+    assert!(err.contains("not a setting"), "{err}");
     assert!(
         !err.contains('\u{1b}'),
         "a log that is not a terminal gets no colour: {err:?}"
     );
     let out = cli
         .command(&["migrate"])
-        .env("PORTCULLIS_TOKENS__CODE_TLL", "60s")
+        .envs(POD_ENVIRONMENT.iter().copied())
+        .env("PORTCULLIS_TOKENS__ACESS_TOKEN_TTL", "15m")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "a misspelt setting is refused");
-    assert!(stderr(&out).contains("code_tll"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("acess_token_ttl"), "{err}");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "[tokens]\naccess_ttl = \"5m\"\n").expect("write");
+    let out = cli
+        .command(&["--config", &file.display().to_string(), "migrate"])
+        .envs(POD_ENVIRONMENT.iter().copied())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown key in a file is refused"
+    );
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("access_ttl"), "{err}");
+}
+
+/// `config check` prints what the layers come to, secrets redacted, and the
+/// variables ignored; a bad setting is one line and exit code 2, as at start.
+#[tokio::test]
+async fn config_check_prints_the_effective_settings_without_secrets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        "issuer = \"https://id.example.com\"\n[tokens]\naccess_token_ttl = \"5m\"\n\
+         [metrics]\ntoken = \"metrics-token-0123456789\"\n",
+    )
+    .expect("write");
+    let run = |extra: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["--config", &file.display().to_string(), "config", "check"])
+            .env(
+                "PORTCULLIS_DATABASE_URL",
+                "postgres://portcullis:hunter2@db.internal:5432/portcullis?password=hunter3",
+            )
+            .env(
+                "PORTCULLIS_SMTP_URL",
+                "smtps://mailer:swordfish@mail.example.com",
+            )
+            .env(
+                "PORTCULLIS_KEYS__ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .env("PORTCULLIS_TOKENS__CODE_TTL", "30s")
+            .env("RUST_LOG", "warn")
+            .envs(POD_ENVIRONMENT.iter().copied())
+            .envs(extra.iter().copied())
+            .output()
+            .expect("run")
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for secret in [
+        "hunter2",
+        "hunter3",
+        "swordfish",
+        "AAAAAAAA",
+        "metrics-token-0123456789",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed: {text}");
+        assert!(!stderr(&out).contains(secret), "{secret} logged");
+    }
+    for shown in [
+        "issuer = \"https://id.example.com\"",
+        "database_url = \"postgres://portcullis:<redacted>@db.internal:5432/portcullis?password=<redacted>\"",
+        "smtp_url = \"smtps://mailer:<redacted>@mail.example.com\"",
+        "encryption_key = \"<redacted>\"",
+        "token = \"<redacted>\"",
+        "access_token_ttl = \"5m\"",
+        "code_ttl = \"30s\"",
+        "#   PORTCULLIS_SERVICE_HOST",
+        "trusts no proxy",
+    ] {
+        assert!(text.contains(shown), "{shown} missing from: {text}");
+    }
+    let settings: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        settings.parse::<toml::Table>().is_ok(),
+        "the settings part is TOML: {settings}"
+    );
+
+    let out = run(&[("PORTCULLIS_TOKENS__CODE_TTL", "11m")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stdout(&out),
+        "",
+        "nothing printed for settings that do not load"
+    );
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("`tokens.code_ttl`"), "{err}");
 }
 
 #[tokio::test]
