@@ -166,7 +166,13 @@ impl KeyRing {
     }
 
     async fn reload_at(&self, version: i64) -> Result<(), KeyError> {
-        let loaded = load(&self.store, self.sealing.as_ref(), version, self.clock.now()).await?;
+        let loaded = load(
+            &self.store,
+            self.sealing.as_ref(),
+            version,
+            self.clock.now(),
+        )
+        .await?;
         tracing::info!(
             version,
             keys = loaded.entries.len(),

@@ -67,7 +67,8 @@ pub struct KeyStore {
     db: Db,
 }
 
-const COLUMNS: &str = "kid, private_key, public_jwk, created_at, activate_at, unpublish_at, generation";
+const COLUMNS: &str =
+    "kid, private_key, public_jwk, created_at, activate_at, unpublish_at, generation";
 
 impl KeyStore {
     pub fn new(db: Db) -> Self {
@@ -169,7 +170,12 @@ impl KeyStore {
     /// generation; when added, every key without an end of publication gets
     /// `unpublish_at`. One transaction: a rotation cannot happen twice for one
     /// generation, nor half.
-    pub async fn schedule(&self, key: &StoredKey, now: i64, unpublish_at: i64) -> Result<Scheduled> {
+    pub async fn schedule(
+        &self,
+        key: &StoredKey,
+        now: i64,
+        unpublish_at: i64,
+    ) -> Result<Scheduled> {
         let n = on_write!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             // The WHERE also settles SQLite's reading of `SELECT … ON CONFLICT`.

@@ -85,9 +85,7 @@ pub struct KeyStatus {
 
 /// Sorts `keys` the way the ring reads them: the latest activation first.
 pub(super) fn sort(keys: &mut [KeySchedule]) {
-    keys.sort_by(|a, b| {
-        (b.activate_at, b.generation).cmp(&(a.activate_at, a.generation))
-    });
+    keys.sort_by(|a, b| (b.activate_at, b.generation).cmp(&(a.activate_at, a.generation)));
 }
 
 /// The index of the key that signs at `now` in `keys` (sorted by `sort`): the one
@@ -190,8 +188,7 @@ pub async fn schedule_rotation(
     let unpublish_at = activate_at.saturating_add(secs(policy.keep_published));
     match store.schedule(&key, now, unpublish_at).await? {
         Scheduled::Added => {
-            metrics::counter!("portcullis_key_rotations_total", "kind" => "scheduled")
-                .increment(1);
+            metrics::counter!("portcullis_key_rotations_total", "kind" => "scheduled").increment(1);
             tracing::info!(kid = %key.kid, activate_at, "scheduled a key rotation");
             Ok(Rotation {
                 kid: key.kid,
@@ -307,7 +304,11 @@ mod tests {
             ]
         );
         let listed = key_states(&keys, 0);
-        assert_eq!(listed[1].retire_at, Some(100), "old stops signing when new starts");
+        assert_eq!(
+            listed[1].retire_at,
+            Some(100),
+            "old stops signing when new starts"
+        );
         assert_eq!(listed[0].retire_at, None);
     }
 
@@ -323,6 +324,9 @@ mod tests {
         assert!(policy.due(&keys, 900));
         let waiting = [key("k", 1, 0, Some(1050)), key("n", 2, 1000, None)];
         assert!(!policy.due(&waiting, 950), "one is already waiting");
-        assert!(!policy.due(&[], 950), "no key at all is the ring's to create");
+        assert!(
+            !policy.due(&[], 950),
+            "no key at all is the ring's to create"
+        );
     }
 }
