@@ -478,7 +478,7 @@ async fn load(
         .into_iter()
         .filter(|k| k.unpublish_at.is_none_or(|end| end > now))
         .collect();
-    keys.sort_by(|a, b| (b.activate_at, b.generation).cmp(&(a.activate_at, a.generation)));
+    keys.sort_by_key(|k| std::cmp::Reverse((k.activate_at, k.generation)));
     let schedules: Vec<KeySchedule> = keys.iter().map(Into::into).collect();
     // Keys activated before the one signing now never sign again: their private halves
     // stay sealed in the database.

@@ -85,7 +85,7 @@ pub struct KeyStatus {
 
 /// Sorts `keys` the way the ring reads them: the latest activation first.
 pub(super) fn sort(keys: &mut [KeySchedule]) {
-    keys.sort_by(|a, b| (b.activate_at, b.generation).cmp(&(a.activate_at, a.generation)));
+    keys.sort_by_key(|k| std::cmp::Reverse((k.activate_at, k.generation)));
 }
 
 /// The index of the key that signs at `now` in `keys` (sorted by `sort`): the one
