@@ -134,10 +134,9 @@ impl KeyRing {
         let mut keys: Vec<KeySchedule> = store.all().await?.iter().map(Into::into).collect();
         lifecycle::sort(&mut keys);
         if lifecycle::signing_index(&keys, now).is_none() {
-            let generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
-            let key = generate(sealing.as_ref(), now, now, generation).await?;
-            if store.insert_first(&key).await? {
-                tracing::info!(kid = %key.kid, "generated the first signing key");
+            let first = lifecycle::first_key(&store, sealing.as_ref(), &keys, now).await?;
+            if first.added {
+                tracing::info!(kid = %first.kid, "generated the first signing key");
             } else {
                 tracing::info!("another instance created the first signing key; using it");
             }

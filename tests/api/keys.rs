@@ -31,6 +31,7 @@ both_backends!(
     an_emergency_rotation_removes_the_old_key_and_its_tokens_stop_verifying,
     keys_list_shows_each_state_and_instant,
     keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign,
+    a_failed_check_keeps_the_keys_and_a_check_without_a_change_reads_no_keys,
 );
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
@@ -140,7 +141,14 @@ async fn another_instance_sees_a_rotation_within_two_seconds(app: TestApp) {
         "switches with no reload: {:?}",
         other.keys.states(other.clock.now())
     );
-    app.state.keys.check().await.expect("check");
+    // The serving instance's JWKS over HTTP, too, by its own periodic check.
+    while !jwks_kids(&app).await.contains(&new) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "rotation not in the server's JWKS in 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(app.state.keys.signing_kid(), new);
 }
 
@@ -302,8 +310,8 @@ async fn two_instances_running_the_job_at_once_rotate_once(backend: Backend) {
     assert_eq!(waiting, 1, "one key waiting");
 }
 
-/// Each body on both engines, with a short `rotate_every`.
-macro_rules! with_short_rotation {
+/// Each `async fn name(backend: Backend)` on both engines.
+macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
             use crate::helpers::{Backend, postgres_available};
@@ -323,10 +331,38 @@ macro_rules! with_short_rotation {
     )+};
 }
 
-with_short_rotation!(
+on_both_engines!(
     the_automatic_rotation_comes_when_due_and_not_before,
     two_instances_running_the_job_at_once_rotate_once,
+    keys_rotate_on_a_database_no_server_has_started_on_makes_a_first_key_that_signs_at_once,
 );
+
+async fn keys_rotate_on_a_database_no_server_has_started_on_makes_a_first_key_that_signs_at_once(
+    backend: Backend,
+) {
+    let (url, _dir) = fresh_database(backend).await;
+    let config = portcullis::config::Config::from_toml(&format!("database_url = \"{url}\""))
+        .expect("config");
+    let first = portcullis::commands::keys_schedule(&config)
+        .await
+        .expect("rotate");
+    assert!(first.added);
+    let listed = portcullis::commands::keys_list(&config)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].kid, first.kid);
+    assert_eq!(
+        listed[0].state,
+        KeyState::Active,
+        "nothing to publish ahead of"
+    );
+    // The next one is scheduled as usual.
+    let second = portcullis::commands::keys_schedule(&config)
+        .await
+        .expect("rotate");
+    assert!(second.added && second.activate_at > first.activate_at + 3000);
+}
 
 async fn keys_list_shows_each_state_and_instant(app: TestApp) {
     let old = app.state.keys.signing_kid();
@@ -434,6 +470,39 @@ async fn keys_sealed_at_rest_are_not_stored_in_the_clear_and_still_sign(app: Tes
         .sign(&josekit::jwt::JwtPayload::new(), "JWT")
         .expect("signs");
     assert!(sealed_ring.verify(&token).await.is_ok());
+}
+
+async fn a_failed_check_keeps_the_keys_and_a_check_without_a_change_reads_no_keys(app: TestApp) {
+    let db = app.second_db().await;
+    let ring = KeyRing::open(KeyStore::new(db.clone()), None, app.clock.clone())
+        .await
+        .expect("opens");
+    assert!(
+        !ring.check().await.expect("check"),
+        "nothing changed: no reload"
+    );
+    let kid = ring.signing_kid();
+    let jwks = ring.jwks();
+    let before = ring
+        .sign(&josekit::jwt::JwtPayload::new(), "JWT")
+        .expect("signs");
+    // The database goes away: the check fails, and the ring keeps what it has.
+    db.close().await;
+    assert!(ring.check().await.is_err());
+    assert_eq!(ring.signing_kid(), kid);
+    assert_eq!(ring.jwks(), jwks);
+    let during = ring
+        .sign(&josekit::jwt::JwtPayload::new(), "JWT")
+        .expect("still signs");
+    assert!(ring.verify(&before).await.is_ok());
+    assert!(ring.verify(&during).await.is_ok());
+    // A token naming a kid nobody has is refused, not a panic nor a hang.
+    let forged = during.replacen(
+        &during[..during.find('.').expect("header")],
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vYm9keSJ9",
+        1,
+    );
+    assert!(ring.verify(&forged).await.is_err());
 }
 
 /// Eight instances starting together on an empty database: one first key wins, and all

@@ -178,9 +178,13 @@ pub async fn schedule_rotation(
     policy: &RotationPolicy,
     now: i64,
 ) -> Result<Rotation, KeyError> {
-    let keys: Vec<KeySchedule> = store.all().await?.iter().map(Into::into).collect();
+    let mut keys: Vec<KeySchedule> = store.all().await?.iter().map(Into::into).collect();
     if let Some(waiting) = pending(&keys, now) {
         return Ok(waiting);
+    }
+    sort(&mut keys);
+    if signing_index(&keys, now).is_none() {
+        return first_key(store, sealing, &keys, now).await;
     }
     let generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
     let activate_at = now.saturating_add(secs(policy.publish_ahead));
@@ -244,6 +248,35 @@ pub async fn rotate_now(
         kid: key.kid,
         activate_at: now,
         added: true,
+    })
+}
+
+/// No key signs yet (a database no server has started on): the first key, signing at
+/// once as `KeyRing::open` would make it; nobody can have cached a JWKS without it.
+pub(super) async fn first_key(
+    store: &KeyStore,
+    sealing: Option<&EncryptionKey>,
+    keys: &[KeySchedule],
+    now: i64,
+) -> Result<Rotation, KeyError> {
+    let generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
+    let key = generate(sealing, now, now, generation).await?;
+    if store.insert_first(&key).await? {
+        return Ok(Rotation {
+            kid: key.kid,
+            activate_at: now,
+            added: true,
+        });
+    }
+    let mut keys: Vec<KeySchedule> = store.all().await?.iter().map(Into::into).collect();
+    sort(&mut keys);
+    let winner = signing_index(&keys, now)
+        .and_then(|i| keys.get(i))
+        .ok_or(KeyError::NoSigningKey)?;
+    Ok(Rotation {
+        kid: winner.kid.clone(),
+        activate_at: winner.activate_at,
+        added: false,
     })
 }
 
