@@ -172,11 +172,17 @@ impl KeyRing {
             self.clock.now(),
         )
         .await?;
-        tracing::info!(
-            version,
-            keys = loaded.entries.len(),
-            "key ring changed; reloaded"
-        );
+        // A reload for an unknown kid that finds no change is not news (and may be a
+        // forged token's doing): only a change is logged at info.
+        if version == self.loaded.load().version {
+            tracing::debug!(version, "key ring reloaded; unchanged");
+        } else {
+            tracing::info!(
+                version,
+                keys = loaded.entries.len(),
+                "key ring changed; reloaded"
+            );
+        }
         self.loaded.store(Arc::new(loaded));
         *self.last_reload.lock().await = Instant::now();
         Ok(())
