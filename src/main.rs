@@ -159,8 +159,23 @@ struct ClientAddArgs {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key; older keys stay published until their tokens expire.
-    Rotate,
+    /// Schedule a rotation: a new key is published at once and signs after
+    /// keys.publish_ahead; the current key then retires and stays published until its
+    /// tokens expire.
+    Rotate {
+        /// Emergency (a compromised key): the new key signs at once and every other key is
+        /// removed at once; the JWKS no longer lists them and every token they signed
+        /// stops verifying.
+        #[arg(long)]
+        now: bool,
+    },
+    /// List the signing keys: kid, state (published, active, retired, removed), when
+    /// each was created, activates, retires and leaves the JWKS.
+    List {
+        /// Print a JSON array of objects.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -251,7 +266,8 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         Command::Client(ClientCommand::List { json }) => {
             commands::client::list(&config, json).await
         }
-        Command::Keys(KeysCommand::Rotate) => commands::keys::rotate(&config).await,
+        Command::Keys(KeysCommand::Rotate { now }) => commands::keys::rotate(&config, now).await,
+        Command::Keys(KeysCommand::List { json }) => commands::keys::list(&config, json).await,
         Command::Health => commands::health::health(&config).await,
         // Handled before the settings are loaded.
         Command::Config(_) => Ok(()),

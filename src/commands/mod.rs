@@ -23,7 +23,7 @@ use crate::{
 };
 
 pub use client::{client_add, client_list};
-pub use keys::keys_rotate;
+pub use keys::{keys_list, keys_rotate, keys_rotate_now, keys_schedule};
 pub use user::{user_add, user_list};
 
 #[derive(Debug, thiserror::Error)]

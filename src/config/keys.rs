@@ -26,6 +26,36 @@ pub struct KeySettings {
     pub rotate_every: Duration,
 }
 
+impl KeySettings {
+    /// The rules between the timings, which no single value can check: a new key must
+    /// be published long enough before it signs for every relying party's cached JWKS
+    /// (`jwks_max_age`) and every instance (`reload_interval`) to have it, and a key must
+    /// sign longer than that lead. `Err((setting, reason))`.
+    pub(super) fn check_timings(&self) -> Result<(), (&'static str, String)> {
+        let words = |d: Duration| humantime::format_duration(d).to_string();
+        let lead = self.jwks_max_age + self.reload_interval;
+        if self.publish_ahead < lead {
+            return Err((
+                "keys.publish_ahead",
+                format!(
+                    "must be at least keys.jwks_max_age plus keys.reload_interval ({}), or relying parties meet tokens signed by a key their cached JWKS lacks",
+                    words(lead)
+                ),
+            ));
+        }
+        if self.rotate_every <= self.publish_ahead {
+            return Err((
+                "keys.rotate_every",
+                format!(
+                    "must be longer than keys.publish_ahead ({})",
+                    words(self.publish_ahead)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn encryption_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EncryptionKey>, D::Error> {
     optional(d, EncryptionKey::try_from)
 }

@@ -191,6 +191,13 @@ impl Config {
             reason: e.kind.to_string(),
         })?;
         config.tls.check()?;
+        config
+            .keys
+            .check_timings()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                key: key.to_owned(),
+                reason,
+            })?;
         if config.tokens.access_token_audience.is_empty() {
             config.tokens.access_token_audience = config.issuer.as_str().to_owned();
         }
@@ -296,6 +303,18 @@ mod tests {
             (
                 "[keys]\nreload_interval = 0",
                 "invalid setting `keys.reload_interval`: must be longer than zero",
+            ),
+            (
+                "[keys]\npublish_ahead = \"5m\"",
+                "invalid setting `keys.publish_ahead`: must be at least keys.jwks_max_age plus keys.reload_interval (5m 1s), or relying parties meet tokens signed by a key their cached JWKS lacks",
+            ),
+            (
+                "[keys]\njwks_max_age = \"2h\"",
+                "invalid setting `keys.publish_ahead`: must be at least keys.jwks_max_age plus keys.reload_interval (2h 1s), or relying parties meet tokens signed by a key their cached JWKS lacks",
+            ),
+            (
+                "[keys]\nrotate_every = \"1h\"",
+                "invalid setting `keys.rotate_every`: must be longer than keys.publish_ahead (1h)",
             ),
             (
                 "[tokens]\ncode_ttl = \"11m\"",

@@ -1,12 +1,17 @@
-//! The key ring: RSA-2048 keys kept in the database, the newest one signing (RS256 via
-//! OpenSSL), every published one verifying and listed in the JWKS.
+//! The key ring: RSA-2048 keys kept in the database, each with its own schedule
+//! (`lifecycle`): the one whose activation came last signs (RS256 via OpenSSL), every
+//! published one verifies and is listed in the JWKS.
 //!
-//! Each instance holds the ring in memory and reloads it every `keys.reload_interval`
-//! and whenever a token names a `kid` it does not know (at most once a second), so a
-//! rotation made by the CLI or another instance is picked up within that interval.
+//! Each instance holds the ring in memory. Which key signs is decided at signing time
+//! from the clock, so a scheduled rotation takes effect on every instance at the same
+//! instant with no database change. Every `keys.reload_interval` the ring reads the key
+//! ring's change counter (one row) and reloads the keys only when it moved; it also
+//! reloads when a token names a `kid` it does not know (at most once a second). A failed
+//! check keeps the keys it has, so a database outage does not stop signing.
+
+mod lifecycle;
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -24,6 +29,10 @@ use josekit::{
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use tokio::sync::Mutex;
 
+pub use self::lifecycle::{
+    KeySchedule, KeyState, KeyStatus, Rotation, RotationPolicy, key_states, rotate_if_due,
+    rotate_now, schedule_rotation,
+};
 use super::Secret;
 use crate::{
     clock::Clock,
@@ -65,11 +74,32 @@ fn crypto(e: impl std::fmt::Display) -> KeyError {
     KeyError::Crypto(e.to_string())
 }
 
+/// One loaded key: its schedule, its verifier, and its signer when it can still sign
+/// (the active key and any waiting one; a retired key never signs again).
+struct Entry {
+    schedule: KeySchedule,
+    jwk: serde_json::Value,
+    verifier: RsassaJwsVerifier,
+    signer: Option<RsassaJwsSigner>,
+}
+
+/// The ring as last read from the database.
 struct Loaded {
-    kid: String,
-    signer: RsassaJwsSigner,
-    verifiers: HashMap<String, RsassaJwsVerifier>,
+    /// The change counter this was read at.
+    version: i64,
+    /// The latest activation first (`lifecycle::sort`).
+    entries: Arc<[Entry]>,
+    schedules: Arc<[KeySchedule]>,
+    /// The JWKS, valid until `jwks_until` (the next end of a key's publication):
+    /// rebuilt from `entries` when that passes, with no database read.
     jwks: Arc<str>,
+    jwks_until: i64,
+}
+
+impl Loaded {
+    fn signing(&self, now: i64) -> Option<&Entry> {
+        lifecycle::signing_index(&self.schedules, now).and_then(|i| self.entries.get(i))
+    }
 }
 
 pub struct KeyRing {
@@ -78,32 +108,35 @@ pub struct KeyRing {
     sealing: Option<EncryptionKey>,
     loaded: ArcSwap<Loaded>,
     last_reload: Mutex<Instant>,
+    /// The kid that signed at the last check, to log the switch once.
+    last_signing: std::sync::Mutex<String>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing")
-            .field("signing_kid", &self.loaded.load().kid)
+            .field("signing_kid", &self.signing_kid())
             .finish_non_exhaustive()
     }
 }
 
 impl KeyRing {
-    /// Loads the ring, first creating a signing key if there is none.
+    /// Loads the ring, first creating a signing key if there is none. Of instances
+    /// starting together on an empty database exactly one insert wins (the key's
+    /// generation is unique), and every instance then loads the winner. The first key
+    /// signs at once: nobody can have cached a JWKS without it.
     pub async fn open(
         store: KeyStore,
         sealing: Option<EncryptionKey>,
         clock: Clock,
     ) -> Result<Arc<Self>, KeyError> {
-        if !store
-            .published(clock.now())
-            .await?
-            .iter()
-            .any(|k| k.retire_at.is_none())
-        {
-            let key = generate(sealing.as_ref(), clock.now()).await?;
-            if store.insert_first(&key).await? {
-                tracing::info!(kid = %key.kid, "generated the first signing key");
+        let now = clock.now();
+        let mut keys: Vec<KeySchedule> = store.all().await?.iter().map(Into::into).collect();
+        lifecycle::sort(&mut keys);
+        if lifecycle::signing_index(&keys, now).is_none() {
+            let first = lifecycle::first_key(&store, sealing.as_ref(), &keys, now).await?;
+            if first.added {
+                tracing::info!(kid = %first.kid, "generated the first signing key");
             } else {
                 tracing::info!("another instance created the first signing key; using it");
             }
@@ -111,61 +144,151 @@ impl KeyRing {
         if let Some(key) = &sealing {
             seal_stored(&store, key).await?;
         }
-        let loaded = load(&store, sealing.as_ref(), clock.now()).await?;
-        Ok(Arc::new(Self {
+        let version = store.version().await?;
+        let loaded = load(&store, sealing.as_ref(), version, now).await?;
+        let ring = Arc::new(Self {
             store,
             clock,
             sealing,
             loaded: ArcSwap::from_pointee(loaded),
             last_reload: Mutex::new(Instant::now()),
-        }))
+            last_signing: std::sync::Mutex::new(String::new()),
+        });
+        ring.record(now);
+        Ok(ring)
     }
 
     /// Reads the ring from the database again.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let loaded = load(&self.store, self.sealing.as_ref(), self.clock.now()).await?;
-        if loaded.kid != self.loaded.load().kid {
-            tracing::info!(kid = %loaded.kid, "signing key changed");
+        let version = self.store.version().await?;
+        self.reload_at(version).await
+    }
+
+    async fn reload_at(&self, version: i64) -> Result<(), KeyError> {
+        let loaded = load(
+            &self.store,
+            self.sealing.as_ref(),
+            version,
+            self.clock.now(),
+        )
+        .await?;
+        // A reload for an unknown kid that finds no change is not news (and may be a
+        // forged token's doing): only a change is logged at info.
+        if version == self.loaded.load().version {
+            tracing::debug!(version, "key ring reloaded; unchanged");
+        } else {
+            tracing::info!(
+                version,
+                keys = loaded.entries.len(),
+                "key ring changed; reloaded"
+            );
         }
         self.loaded.store(Arc::new(loaded));
         *self.last_reload.lock().await = Instant::now();
         Ok(())
     }
 
-    /// Reloads every `interval` until the process ends.
+    /// The periodic check: one query for the change counter, a full reload only when it
+    /// moved; then the metrics. True when it reloaded.
+    pub async fn check(&self) -> Result<bool, KeyError> {
+        let version = self.store.version().await?;
+        let changed = version != self.loaded.load().version;
+        if changed {
+            self.reload_at(version).await?;
+        }
+        self.record(self.clock.now());
+        Ok(changed)
+    }
+
+    /// Checks every `interval` until the process ends.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) {
         let ring = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(ring) = ring.upgrade() else { break };
-                if let Err(e) = ring.reload().await {
-                    tracing::warn!(error = %e, "key ring reload failed; keeping the current keys");
+                if let Err(e) = ring.check().await {
+                    tracing::warn!(error = %e, "key ring check failed; keeping the current keys");
                 }
             }
         });
     }
 
-    /// The `kid` of the signing key.
+    /// The gauges, and a log line when the signing key changed since the last check.
+    fn record(&self, now: i64) {
+        let loaded = self.loaded.load();
+        let states = key_states(&loaded.schedules, now);
+        for state in [KeyState::Published, KeyState::Active, KeyState::Retired] {
+            #[allow(clippy::cast_precision_loss)]
+            let n = states.iter().filter(|s| s.state == state).count() as f64;
+            metrics::gauge!("portcullis_keys", "state" => state.as_str()).set(n);
+        }
+        if let Some(active) = loaded.signing(now) {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("portcullis_signing_key_age_seconds")
+                .set((now - active.schedule.created_at) as f64);
+            if let Ok(mut last) = self.last_signing.lock()
+                && *last != active.schedule.kid
+            {
+                if !last.is_empty() {
+                    tracing::info!(kid = %active.schedule.kid, "signing key changed");
+                }
+                last.clone_from(&active.schedule.kid);
+            }
+        }
+    }
+
+    /// The `kid` of the key that signs now (empty if none does, which `open` prevents).
     pub fn signing_kid(&self) -> String {
-        self.loaded.load().kid.clone()
+        self.loaded
+            .load()
+            .signing(self.clock.now())
+            .map(|e| e.schedule.kid.clone())
+            .unwrap_or_default()
     }
 
-    /// The JWKS document (RFC 7517), serialized once per load.
+    /// Every loaded key's state at `now`, the latest activation first: what
+    /// `portcullis keys list` and the admin console show.
+    pub fn states(&self, now: i64) -> Vec<KeyStatus> {
+        key_states(&self.loaded.load().schedules, now)
+    }
+
+    /// The JWKS document (RFC 7517): a cached string, rebuilt (from memory) only when a
+    /// key's publication has ended since it was built.
     pub fn jwks(&self) -> Arc<str> {
-        self.loaded.load().jwks.clone()
+        let now = self.clock.now();
+        let loaded = self.loaded.load();
+        if now < loaded.jwks_until {
+            return loaded.jwks.clone();
+        }
+        let (jwks, jwks_until) = build_jwks(&loaded.entries, now);
+        let fresh = Arc::new(Loaded {
+            version: loaded.version,
+            entries: loaded.entries.clone(),
+            schedules: loaded.schedules.clone(),
+            jwks: jwks.clone(),
+            jwks_until,
+        });
+        // If a reload replaced the ring meanwhile, keep the reload's.
+        self.loaded.compare_and_swap(&*loaded, fresh);
+        jwks
     }
 
-    /// Signs `payload` as a JWT with the signing key; `typ` is the JOSE header type
-    /// ("JWT", or "at+jwt" for access tokens per RFC 9068).
+    /// Signs `payload` as a JWT with the key that signs now; `typ` is the JOSE header
+    /// type ("JWT", or "at+jwt" for access tokens per RFC 9068).
     pub fn sign(&self, payload: &JwtPayload, typ: &str) -> Result<String, KeyError> {
         let loaded = self.loaded.load();
+        let entry = loaded
+            .signing(self.clock.now())
+            .ok_or(KeyError::NoSigningKey)?;
+        let signer = entry.signer.as_ref().ok_or(KeyError::NoSigningKey)?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
-        header.set_key_id(&loaded.kid);
-        jwt::encode_with_signer(payload, &header, &loaded.signer).map_err(crypto)
+        header.set_key_id(&entry.schedule.kid);
+        jwt::encode_with_signer(payload, &header, signer).map_err(crypto)
     }
 
     /// Verifies an RS256 JWT signed by one of our published keys and returns its header
@@ -180,7 +303,14 @@ impl KeyRing {
             .and_then(|v| v.as_str())
             .ok_or(VerifyError::UnknownKey)?
             .to_owned();
-        if !self.loaded.load().verifiers.contains_key(&kid) {
+        let now = self.clock.now();
+        let known = |loaded: &Loaded| {
+            loaded
+                .entries
+                .iter()
+                .position(|e| e.schedule.kid == kid && e.schedule.published_at(now))
+        };
+        if known(&self.loaded.load()).is_none() {
             let mut last = self.last_reload.lock().await;
             if last.elapsed() >= MIN_RELOAD_GAP {
                 *last = Instant::now();
@@ -189,31 +319,39 @@ impl KeyRing {
             }
         }
         let loaded = self.loaded.load();
-        let verifier = loaded.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
-        let (payload, header) =
-            jwt::decode_with_verifier(token, verifier).map_err(|_| VerifyError::BadSignature)?;
+        let entry = known(&loaded)
+            .and_then(|i| loaded.entries.get(i))
+            .ok_or(VerifyError::UnknownKey)?;
+        let (payload, header) = jwt::decode_with_verifier(token, &entry.verifier)
+            .map_err(|_| VerifyError::BadSignature)?;
         Ok((header.token_type().map(str::to_owned), payload))
     }
 }
 
-/// Adds a new signing key; the current ones stay published for `keep_published`, the
-/// longest a token they signed can live, and are then deleted by a later rotation.
-pub async fn rotate(
-    store: &KeyStore,
-    sealing: Option<&EncryptionKey>,
-    keep_published: Duration,
-    now: i64,
-) -> Result<String, KeyError> {
-    let key = generate(sealing, now).await?;
-    store
-        .rotate(&key, now + crate::storage::secs(keep_published))
-        .await?;
-    store.delete_retired(now).await?;
-    Ok(key.kid)
+/// The JWKS of the keys published at `now`, and until when it holds.
+fn build_jwks(entries: &[Entry], now: i64) -> (Arc<str>, i64) {
+    let published: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e.schedule.published_at(now))
+        .map(|e| &e.jwk)
+        .collect();
+    let until = entries
+        .iter()
+        .filter_map(|e| e.schedule.unpublish_at)
+        .filter(|end| *end > now)
+        .min()
+        .unwrap_or(i64::MAX);
+    let jwks = serde_json::json!({ "keys": published }).to_string();
+    (jwks.into(), until)
 }
 
-/// A fresh RSA-2048 key with its RFC 7638 thumbprint as `kid`.
-async fn generate(sealing: Option<&EncryptionKey>, now: i64) -> Result<StoredKey, KeyError> {
+/// A fresh RSA-2048 key, signing from `activate_at`, with its RFC 7638 thumbprint as `kid`.
+async fn generate(
+    sealing: Option<&EncryptionKey>,
+    created_at: i64,
+    activate_at: i64,
+    generation: i64,
+) -> Result<StoredKey, KeyError> {
     let pair = tokio::task::spawn_blocking(|| RS256.generate_key_pair(2048))
         .await
         .map_err(crypto)?
@@ -234,8 +372,10 @@ async fn generate(sealing: Option<&EncryptionKey>, now: i64) -> Result<StoredKey
         kid,
         private_key: Secret::new(private_key),
         public_jwk,
-        created_at: now,
-        retire_at: None,
+        created_at,
+        activate_at,
+        unpublish_at: None,
+        generation,
     })
 }
 
@@ -334,37 +474,50 @@ pub(crate) fn unseal(
 async fn load(
     store: &KeyStore,
     sealing: Option<&EncryptionKey>,
+    version: i64,
     now: i64,
 ) -> Result<Loaded, KeyError> {
-    let keys = store.published(now).await?;
-    let mut verifiers = HashMap::new();
-    let mut published = Vec::new();
-    let mut signer = None;
-    for key in &keys {
+    let mut keys: Vec<StoredKey> = store
+        .all()
+        .await?
+        .into_iter()
+        .filter(|k| k.unpublish_at.is_none_or(|end| end > now))
+        .collect();
+    keys.sort_by_key(|k| std::cmp::Reverse((k.activate_at, k.generation)));
+    let schedules: Vec<KeySchedule> = keys.iter().map(Into::into).collect();
+    // Keys activated before the one signing now never sign again: their private halves
+    // stay sealed in the database.
+    let signing = lifecycle::signing_index(&schedules, now).ok_or(KeyError::NoSigningKey)?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
         let jwk_map = match &key.public_jwk {
             serde_json::Value::Object(m) => m.clone(),
             _ => return Err(KeyError::Crypto(format!("key {} has no JWK", key.kid))),
         };
         let jwk = Jwk::from_map(jwk_map).map_err(crypto)?;
-        verifiers.insert(
-            key.kid.clone(),
-            RS256.verifier_from_jwk(&jwk).map_err(crypto)?,
-        );
-        published.push(key.public_jwk.clone());
-        if signer.is_none() && key.retire_at.is_none() {
+        let verifier = RS256.verifier_from_jwk(&jwk).map_err(crypto)?;
+        let signer = if i <= signing {
             let pem = unseal(sealing, &key.kid, key.private_key.expose())?;
             let mut s = RS256.signer_from_pem(pem.as_bytes()).map_err(crypto)?;
             s.set_key_id(&key.kid);
-            signer = Some((key.kid.clone(), s));
-        }
+            Some(s)
+        } else {
+            None
+        };
+        entries.push(Entry {
+            schedule: schedules[i].clone(),
+            jwk: key.public_jwk.clone(),
+            verifier,
+            signer,
+        });
     }
-    let (kid, signer) = signer.ok_or(KeyError::NoSigningKey)?;
-    let jwks = serde_json::json!({ "keys": published }).to_string();
+    let (jwks, jwks_until) = build_jwks(&entries, now);
     Ok(Loaded {
-        kid,
-        signer,
-        verifiers,
-        jwks: jwks.into(),
+        version,
+        entries: entries.into(),
+        schedules: schedules.into(),
+        jwks,
+        jwks_until,
     })
 }
 

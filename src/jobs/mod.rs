@@ -6,6 +6,8 @@
 //! stays on one instance while that instance lives, and moves to another within three
 //! intervals of its holder dying. Every run is counted in the metrics by job and outcome.
 
+pub mod keys;
+
 use std::{sync::Arc, time::Duration};
 
 use crate::{
@@ -123,6 +125,7 @@ impl Jobs {
 
 /// Starts every scheduled job of a serving instance.
 pub fn spawn_all(state: &AppState) {
+    keys::spawn(state);
     let jobs = &state.jobs;
     let store = state.store.clone();
     let clock = state.clock.clone();

@@ -35,6 +35,7 @@ pub mod recovery_codes;
 pub mod sessions;
 pub mod totp;
 pub mod users;
+pub mod versions;
 
 pub use account_tokens::{AccountTokenStore, Purpose, StoredAccountToken, TokenUse};
 pub use audit::{AuditRecord, AuditStore};
