@@ -36,6 +36,12 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy the SQLite database to FILE (which must not exist) while the server runs.
+    /// For PostgreSQL, says what to use instead.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,6 +239,7 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
             commands::client::list(&config, json).await
         }
         Command::Keys(KeysCommand::Rotate) => commands::keys::rotate(&config).await,
+        Command::Backup { file } => commands::backup::backup(&config, &file).await,
     }
 }
 

@@ -7,6 +7,7 @@
 mod accounts;
 mod database;
 mod http;
+mod jobs;
 mod keys;
 mod log;
 mod metrics;
@@ -28,6 +29,7 @@ pub use self::{
     accounts::{AccountSettings, AuditSettings, MailSettings, Registration, RequireSecondFactor},
     database::DatabaseSettings,
     http::{ClientIpHeader, HttpSettings},
+    jobs::JobSettings,
     keys::KeySettings,
     log::{LogFormat, LogSettings},
     metrics::MetricsSettings,
@@ -74,6 +76,7 @@ pub struct Config {
     pub accounts: AccountSettings,
     pub mail: MailSettings,
     pub audit: AuditSettings,
+    pub jobs: JobSettings,
     /// Top-level `PORTCULLIS_*` variables that are not settings (Kubernetes gives every
     /// pod `PORTCULLIS_PORT=tcp://…` and the like for a Service named portcullis): not
     /// refused, but named once in the log at start.

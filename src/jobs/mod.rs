@@ -6,6 +6,8 @@
 //! stays on one instance while that instance lives, and moves to another within three
 //! intervals of its holder dying. Every run is counted in the metrics by job and outcome.
 
+pub mod purge;
+
 use std::{sync::Arc, time::Duration};
 
 use crate::{
@@ -124,16 +126,9 @@ impl Jobs {
 /// Starts every scheduled job of a serving instance.
 pub fn spawn_all(state: &AppState) {
     let jobs = &state.jobs;
-    let store = state.store.clone();
-    let clock = state.clock.clone();
-    let retention = secs(state.config.audit.retention);
-    jobs.spawn("purge", Duration::from_secs(60), move || {
-        let store = store.clone();
-        let now = clock.now();
-        async move {
-            let n =
-                store.purge_expired(now).await? + store.purge_audit_before(now - retention).await?;
-            Ok(n)
-        }
+    let purge = purge::Purge::new(state);
+    jobs.spawn(purge::NAME, purge::Purge::every(state), move || {
+        let purge = purge.clone();
+        async move { purge.run().await }
     });
 }
