@@ -230,11 +230,11 @@ impl AccountTokenStore {
                 "DELETE FROM account_tokens WHERE token_hash IN \
                  (SELECT token_hash FROM account_tokens WHERE expires_at <= $1 LIMIT $2)",
             )
-                .bind(now - REMEMBER_DEAD)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            .bind(now - REMEMBER_DEAD)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

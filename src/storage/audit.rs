@@ -142,11 +142,11 @@ impl AuditStore {
                 "DELETE FROM audit_events WHERE id IN \
                  (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)",
             )
-                .bind(before)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

@@ -59,11 +59,11 @@ impl AuthorizationPostStore {
                 "DELETE FROM authorization_posts WHERE id IN \
                  (SELECT id FROM authorization_posts WHERE expires_at <= $1 LIMIT $2)",
             )
-                .bind(now)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

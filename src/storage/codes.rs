@@ -174,11 +174,11 @@ impl CodeStore {
                 "DELETE FROM authorization_codes WHERE code_hash IN \
                  (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
             )
-                .bind(now - SPENT_CODE_MEMORY)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            .bind(now - SPENT_CODE_MEMORY)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

@@ -21,8 +21,8 @@ use crate::config::DatabaseUrl;
 
 pub mod account_tokens;
 pub mod audit;
-pub mod backup;
 pub mod authorization_posts;
+pub mod backup;
 pub mod clients;
 pub mod codes;
 pub mod consents;

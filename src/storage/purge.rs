@@ -40,9 +40,7 @@ impl Store {
                     .await?
             }
             PurgeTable::AccountTokens => {
-                self.account_tokens
-                    .purge_expired_in(t, now, limit)
-                    .await?
+                self.account_tokens.purge_expired_in(t, now, limit).await?
             }
             PurgeTable::Audit => {
                 self.audit

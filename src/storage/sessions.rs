@@ -240,11 +240,11 @@ impl SessionStore {
                 "DELETE FROM browser_sessions WHERE id IN \
                  (SELECT id FROM browser_sessions WHERE expires_at <= $1 LIMIT $2)",
             )
-                .bind(now)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

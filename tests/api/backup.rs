@@ -28,7 +28,11 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
 
     // Writes all through the copy: every client_credentials call adds a grant and a token.
     let writer = {
-        let (http, url, id) = (app.http.clone(), app.url("/token"), machine.client_id.clone());
+        let (http, url, id) = (
+            app.http.clone(),
+            app.url("/token"),
+            machine.client_id.clone(),
+        );
         let secret = secret.clone();
         tokio::spawn(async move {
             let started = Instant::now();
@@ -62,7 +66,11 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
     let store = Store::new(db);
     let users = store.users.list().await.unwrap();
     assert!(users.iter().any(|u| u.id == ada.id), "{users:?}");
-    let copied = store.clients.find_by_client_id(&machine.client_id).await.unwrap();
+    let copied = store
+        .clients
+        .find_by_client_id(&machine.client_id)
+        .await
+        .unwrap();
     assert!(copied.is_some(), "the client is in the copy");
     let grants: i64 = match &store.db {
         Db::Sqlite { reads, .. } => sqlx::query_scalar("SELECT COUNT(*) FROM grants")
@@ -71,7 +79,10 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
             .unwrap(),
         Db::Postgres(_) => unreachable!(),
     };
-    assert!(grants >= 1, "grants written before the copy are in it: {grants}");
+    assert!(
+        grants >= 1,
+        "grants written before the copy are in it: {grants}"
+    );
     store.db.close().await;
 
     // A second backup to the same name is refused; the first is left as it was.
@@ -84,7 +95,9 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
 
     // A folder that is not there, and the binary's own answer and exit code.
     let nowhere = dir.path().join("missing").join("b.db");
-    let err = backup_to(&app.config(), &nowhere).await.expect_err("no folder");
+    let err = backup_to(&app.config(), &nowhere)
+        .await
+        .expect_err("no folder");
     assert!(err.to_string().contains("no folder"), "{err}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["backup", dest.to_str().unwrap()])
@@ -105,7 +118,11 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("backed up the database to"));
     assert!(fresh.exists());
 }
@@ -139,6 +156,9 @@ async fn on_postgresql_a_backup_names_the_tools_to_use_and_writes_nothing() {
     let err = backup_to(&config, &dest).await.expect_err("refused");
     assert_eq!(err.exit_code(), 2);
     let told = err.to_string();
-    assert!(told.contains("pg_dump") && told.contains("pg_basebackup"), "{told}");
+    assert!(
+        told.contains("pg_dump") && told.contains("pg_basebackup"),
+        "{told}"
+    );
     assert!(!dest.exists());
 }

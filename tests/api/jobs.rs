@@ -113,31 +113,58 @@ async fn rows_past_keeping_are_purged_and_live_ones_stay(app: TestApp) {
         ("refreshable", "at-refreshable", Some(("rt-live", far))),
         ("coded", "at-coded", None),
     ] {
-        store.grants.insert_in(&mut tx, &grant(id, cid), t).await.unwrap();
+        store
+            .grants
+            .insert_in(&mut tx, &grant(id, cid), t)
+            .await
+            .unwrap();
         let issued = IssuedTokens {
             access_jti: access,
             access_expires_at: soon,
             refresh,
         };
-        store.grants.insert_tokens_in(&mut tx, id, &issued).await.unwrap();
+        store
+            .grants
+            .insert_tokens_in(&mut tx, id, &issued)
+            .await
+            .unwrap();
     }
     let issued = IssuedTokens {
         access_jti: "at-live",
         access_expires_at: far,
         refresh: None,
     };
-    store.grants.insert_in(&mut tx, &grant("accessible", cid), t).await.unwrap();
-    store.grants.insert_tokens_in(&mut tx, "accessible", &issued).await.unwrap();
+    store
+        .grants
+        .insert_in(&mut tx, &grant("accessible", cid), t)
+        .await
+        .unwrap();
+    store
+        .grants
+        .insert_tokens_in(&mut tx, "accessible", &issued)
+        .await
+        .unwrap();
     // Account links: one dies soon, one lives.
     for (hash, expires) in [("link-dead", soon), ("link-live", far)] {
         store
             .account_tokens
-            .issue_in(&mut tx, Purpose::ResetPassword, hash, user.id, "ada@example.com", t, expires)
+            .issue_in(
+                &mut tx,
+                Purpose::ResetPassword,
+                hash,
+                user.id,
+                "ada@example.com",
+                t,
+                expires,
+            )
             .await
             .unwrap();
     }
     // Mail: one given up at once (below), one still waiting.
-    for (id, subject) in [(uuid::Uuid::new_v4(), "given up"), (uuid::Uuid::new_v4(), "waiting")] {
+    for (id, subject) in [
+        (uuid::Uuid::new_v4(), "given up"),
+        (uuid::Uuid::new_v4(), "waiting"),
+    ] {
         let mail = QueuedMail {
             id,
             recipient: "ada@example.com".into(),
@@ -157,14 +184,36 @@ async fn rows_past_keeping_are_purged_and_live_ones_stay(app: TestApp) {
     )
     .await;
 
-    store.codes.insert(&code("code-dead", cid, user.id, soon)).await.unwrap();
-    store.codes.insert(&code("code-live", cid, user.id, far)).await.unwrap();
+    store
+        .codes
+        .insert(&code("code-dead", cid, user.id, soon))
+        .await
+        .unwrap();
+    store
+        .codes
+        .insert(&code("code-live", cid, user.id, far))
+        .await
+        .unwrap();
     execute(db, "UPDATE authorization_codes SET consumed_at = 1, grant_id = 'coded' WHERE code_hash = 'code-live'").await;
     for (id, expires) in [("session-dead", soon), ("session-live", far)] {
-        assert!(store.sessions.create(id, b"{}", expires, &Default::default()).await.unwrap());
+        assert!(
+            store
+                .sessions
+                .create(id, b"{}", expires, &Default::default())
+                .await
+                .unwrap()
+        );
     }
-    store.authorization_posts.insert("post-dead", &[], soon).await.unwrap();
-    store.authorization_posts.insert("post-live", &[], far).await.unwrap();
+    store
+        .authorization_posts
+        .insert("post-dead", &[], soon)
+        .await
+        .unwrap();
+    store
+        .authorization_posts
+        .insert("post-live", &[], far)
+        .await
+        .unwrap();
     // Audit: one event a year and a month old (retention is 365 days), one recent.
     for (id, at) in [("old", t - 396 * DAY), ("recent", t)] {
         execute(
@@ -185,7 +234,10 @@ async fn rows_past_keeping_are_purged_and_live_ones_stay(app: TestApp) {
 
     let gone = [
         ("grants", "id = 'spent'"),
-        ("access_tokens", "jti IN ('at-spent', 'at-refreshable', 'at-coded')"),
+        (
+            "access_tokens",
+            "jti IN ('at-spent', 'at-refreshable', 'at-coded')",
+        ),
         ("authorization_codes", "code_hash = 'code-dead'"),
         ("browser_sessions", "id = 'session-dead'"),
         ("authorization_posts", "id = 'post-dead'"),
@@ -194,7 +246,11 @@ async fn rows_past_keeping_are_purged_and_live_ones_stay(app: TestApp) {
         ("mail_outbox", "subject = 'given up'"),
     ];
     for (table, filter) in gone {
-        assert_eq!(count(db, table, filter).await, 0, "{table} {filter} should be purged");
+        assert_eq!(
+            count(db, table, filter).await,
+            0,
+            "{table} {filter} should be purged"
+        );
     }
     let kept = [
         ("grants", "id = 'refreshable'"),
@@ -210,17 +266,37 @@ async fn rows_past_keeping_are_purged_and_live_ones_stay(app: TestApp) {
         ("mail_outbox", "subject = 'waiting'"),
     ];
     for (table, filter) in kept {
-        assert_eq!(count(db, table, filter).await, 1, "{table} {filter} should stay");
+        assert_eq!(
+            count(db, table, filter).await,
+            1,
+            "{table} {filter} should stay"
+        );
     }
     // The refresh token still works: its grant was not taken from under it.
-    assert!(store.grants.refresh_token_is_live("rt-live", app.clock.now()).await.unwrap());
-    assert!(store.grants.access_token_is_live("at-live", app.clock.now()).await.unwrap());
+    assert!(
+        store
+            .grants
+            .refresh_token_is_live("rt-live", app.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .grants
+            .access_token_is_live("at-live", app.clock.now())
+            .await
+            .unwrap()
+    );
 
     // Once the code that names it is past memory, the grant it named goes too.
     app.clock.advance(Duration::from_secs(75 * 86_400));
     Purge::new(&app.state).run().await.expect("purge");
     for id in ["coded", "refreshable", "accessible"] {
-        assert_eq!(count(db, "grants", &format!("id = '{id}'")).await, 0, "{id}");
+        assert_eq!(
+            count(db, "grants", &format!("id = '{id}'")).await,
+            0,
+            "{id}"
+        );
     }
     assert_eq!(count(db, "refresh_tokens", "1 = 1").await, 0);
 }
@@ -241,7 +317,11 @@ async fn backlog(backend: Backend) {
             .await
             .unwrap();
     }
-    store.sessions.create("live", b"{}", t + 10 * DAY, &Default::default()).await.unwrap();
+    store
+        .sessions
+        .create("live", b"{}", t + 10 * DAY, &Default::default())
+        .await
+        .unwrap();
     app.clock.advance(Duration::from_secs(60));
     let purge = Purge::new(&app.state);
     let mut left = Vec::new();
@@ -255,19 +335,78 @@ async fn backlog(backend: Backend) {
 async fn a_lease_is_held_by_one_holder_until_it_expires(app: TestApp) {
     let leases = &app.state.store.leases;
     let t = app.clock.now();
-    assert!(leases.acquire("test-lease", "a", t, t + 30).await.unwrap(), "a new lease is taken");
-    assert!(!leases.acquire("test-lease", "b", t + 1, t + 31).await.unwrap(), "held by a");
-    assert!(leases.acquire("test-lease", "a", t + 10, t + 40).await.unwrap(), "a renews");
-    assert!(!leases.acquire("test-lease", "b", t + 35, t + 65).await.unwrap(), "renewed to t+40");
-    assert_eq!(leases.holder("test-lease", t + 35).await.unwrap().as_deref(), Some("a"));
+    assert!(
+        leases.acquire("test-lease", "a", t, t + 30).await.unwrap(),
+        "a new lease is taken"
+    );
+    assert!(
+        !leases
+            .acquire("test-lease", "b", t + 1, t + 31)
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        leases
+            .acquire("test-lease", "a", t + 10, t + 40)
+            .await
+            .unwrap(),
+        "a renews"
+    );
+    assert!(
+        !leases
+            .acquire("test-lease", "b", t + 35, t + 65)
+            .await
+            .unwrap(),
+        "renewed to t+40"
+    );
+    assert_eq!(
+        leases
+            .holder("test-lease", t + 35)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
     leases.release("test-lease", "b").await.unwrap();
-    assert_eq!(leases.holder("test-lease", t + 35).await.unwrap().as_deref(), Some("a"), "only the holder releases");
-    assert!(leases.acquire("test-lease", "b", t + 40, t + 70).await.unwrap(), "expired: b takes it");
-    assert!(!leases.acquire("test-lease", "a", t + 41, t + 71).await.unwrap());
+    assert_eq!(
+        leases
+            .holder("test-lease", t + 35)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a"),
+        "only the holder releases"
+    );
+    assert!(
+        leases
+            .acquire("test-lease", "b", t + 40, t + 70)
+            .await
+            .unwrap(),
+        "expired: b takes it"
+    );
+    assert!(
+        !leases
+            .acquire("test-lease", "a", t + 41, t + 71)
+            .await
+            .unwrap()
+    );
     leases.release("test-lease", "b").await.unwrap();
     assert_eq!(leases.holder("test-lease", t + 41).await.unwrap(), None);
-    assert!(leases.acquire("test-lease", "a", t + 41, t + 71).await.unwrap(), "released: free");
-    assert!(leases.acquire("other-lease", "b", t + 41, t + 71).await.unwrap(), "leases are per name");
+    assert!(
+        leases
+            .acquire("test-lease", "a", t + 41, t + 71)
+            .await
+            .unwrap(),
+        "released: free"
+    );
+    assert!(
+        leases
+            .acquire("other-lease", "b", t + 41, t + 71)
+            .await
+            .unwrap(),
+        "leases are per name"
+    );
 }
 
 async fn two_instances_never_run_one_job_at_once_and_a_dead_holders_lease_is_taken_over(
@@ -303,24 +442,50 @@ async fn two_instances_never_run_one_job_at_once_and_a_dead_holders_lease_is_tak
             b.run_once("test-job", every, &job)
         );
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        assert!(ra.is_some() != rb.is_some(), "exactly one runs: {ra:?} {rb:?}");
+        assert!(
+            ra.is_some() != rb.is_some(),
+            "exactly one runs: {ra:?} {rb:?}"
+        );
         winners.push(if ra.is_some() { "a" } else { "b" });
     }
     assert_eq!(overlaps.load(Ordering::SeqCst), 0);
     assert_eq!(runs.load(Ordering::SeqCst), 10);
-    assert!(winners.windows(2).all(|w| w[0] == w[1]), "the holder keeps it: {winners:?}");
+    assert!(
+        winners.windows(2).all(|w| w[0] == w[1]),
+        "the holder keeps it: {winners:?}"
+    );
 
     // The holder dies (stops renewing). Until its lease (3 x 5 s, at least 10 s) runs
     // out, the other waits; then it takes over.
-    let (holder, survivor) = if winners[0] == "a" { (&a, &b) } else { (&b, &a) };
+    let (holder, survivor) = if winners[0] == "a" {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     app.clock.advance(Duration::from_secs(14));
-    assert_eq!(survivor.run_once("test-job", every, &job).await.unwrap(), None);
+    assert_eq!(
+        survivor.run_once("test-job", every, &job).await.unwrap(),
+        None
+    );
     app.clock.advance(Duration::from_secs(2));
-    assert_eq!(survivor.run_once("test-job", every, &job).await.unwrap(), Some(1));
-    assert_eq!(holder.run_once("test-job", every, &job).await.unwrap(), None, "it moved");
+    assert_eq!(
+        survivor.run_once("test-job", every, &job).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        holder.run_once("test-job", every, &job).await.unwrap(),
+        None,
+        "it moved"
+    );
     let now = app.clock.now();
     assert_eq!(
-        app.state.store.leases.holder("test-job", now).await.unwrap().as_deref(),
+        app.state
+            .store
+            .leases
+            .holder("test-job", now)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(survivor.holder())
     );
 }

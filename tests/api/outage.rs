@@ -99,11 +99,7 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     }
     let (direct, _) = fresh_database(Backend::Postgres).await;
     let mut url = url::Url::parse(&direct).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    );
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let proxy = Proxy::start(upstream).await;
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
@@ -136,7 +132,9 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
         .unwrap()
     };
     let secret = secret.unwrap();
-    let state = AppState::start_with_clock(config, Clock::system()).await.unwrap();
+    let state = AppState::start_with_clock(config, Clock::system())
+        .await
+        .unwrap();
     let serving = state.clone();
     tokio::spawn(async move {
         let _ = portcullis::serve(serving, listener, std::future::pending()).await;
@@ -184,13 +182,19 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     let (status, r, readyz_took) = get("/readyz").await;
     assert_eq!(status, 503);
     assert!(r.headers().contains_key("retry-after"));
-    assert!(readyz_took < Duration::from_secs(1), "/readyz took {readyz_took:?}");
+    assert!(
+        readyz_took < Duration::from_secs(1),
+        "/readyz took {readyz_took:?}"
+    );
 
     let (status, retry, body, token_took) = token().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     assert_eq!(retry.as_deref(), Some("5"));
-    assert!(token_took < Duration::from_millis(3500), "/token took {token_took:?}");
+    assert!(
+        token_took < Duration::from_millis(3500),
+        "/token took {token_took:?}"
+    );
 
     let started = Instant::now();
     let r = http
@@ -204,7 +208,10 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     assert!(r.headers().contains_key("retry-after"));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
-    assert!(userinfo_took < Duration::from_millis(3500), "/userinfo took {userinfo_took:?}");
+    assert!(
+        userinfo_took < Duration::from_millis(3500),
+        "/userinfo took {userinfo_took:?}"
+    );
 
     // A person signing in gets a page saying to try again, never a bare 500. (The
     // sign-in page itself needs no database: the CSRF token is in a cookie.)
@@ -215,7 +222,11 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     let started = Instant::now();
     let r = http
         .post(format!("{base}/login"))
-        .form(&[("csrf", csrf.as_str()), ("login", "ada"), ("password", "pw")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "ada"),
+            ("password", "pw"),
+        ])
         .send()
         .await
         .unwrap();
@@ -224,13 +235,20 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     assert!(r.headers().contains_key("retry-after"));
     let html = r.text().await.unwrap();
     assert!(html.contains("try again"), "{html}");
-    assert!(page_took < Duration::from_millis(3500), "signing in took {page_took:?}");
+    assert!(
+        page_took < Duration::from_millis(3500),
+        "signing in took {page_took:?}"
+    );
 
     let (status, _, healthz_took) = get("/healthz").await;
     assert_eq!(status, 200, "alive, though not ready");
     assert!(healthz_took < Duration::from_millis(200));
     // The key ring keeps its keys while the database is away.
-    assert!(state.keys.jwks().contains("\"kid\""), "{}", state.keys.jwks());
+    assert!(
+        state.keys.jwks().contains("\"kid\""),
+        "{}",
+        state.keys.jwks()
+    );
 
     proxy.restore().await;
     let restored_at = Instant::now();
@@ -238,7 +256,10 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
         if get("/readyz").await.0 == 200 {
             break restored_at.elapsed();
         }
-        assert!(restored_at.elapsed() < Duration::from_secs(10), "not ready 10 s on");
+        assert!(
+            restored_at.elapsed() < Duration::from_secs(10),
+            "not ready 10 s on"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let issuing_after = loop {
@@ -246,7 +267,10 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
         if status == 200 {
             break restored_at.elapsed();
         }
-        assert!(restored_at.elapsed() < Duration::from_secs(10), "no tokens 10 s on");
+        assert!(
+            restored_at.elapsed() < Duration::from_secs(10),
+            "no tokens 10 s on"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     eprintln!(
@@ -264,7 +288,10 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
     let cut_at = Instant::now();
     let (status, _, readyz_took) = get("/readyz").await;
     assert_eq!(status, 503);
-    assert!(readyz_took < Duration::from_secs(1), "/readyz took {readyz_took:?}");
+    assert!(
+        readyz_took < Duration::from_secs(1),
+        "/readyz took {readyz_took:?}"
+    );
     let (status, retry, body, token_took) = token().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(retry.as_deref(), Some("5"));
@@ -280,7 +307,10 @@ async fn with_the_database_gone_requests_get_503_fast_and_the_server_recovers_by
         if status == 200 {
             break restored_at.elapsed();
         }
-        assert!(restored_at.elapsed() < Duration::from_secs(10), "no tokens 10 s on");
+        assert!(
+            restored_at.elapsed() < Duration::from_secs(10),
+            "no tokens 10 s on"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let ready = get("/readyz").await.0;
