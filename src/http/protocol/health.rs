@@ -12,10 +12,10 @@ use serde_json::json;
 
 use crate::AppState;
 
-/// How long `/readyz` waits for the database, well under the 1 s a Kubernetes probe
+/// How long `/readyz` waits for the database, under the 1 s a Kubernetes probe
 /// waits by default, and independent of `database.acquire_timeout`, which is for
 /// requests that may wait a little longer for a busy pool.
-const READY_CHECK: Duration = Duration::from_millis(500);
+const READY_CHECK: Duration = Duration::from_millis(800);
 
 /// `GET /healthz`: the process is up and serving. It never asks the database, so an
 /// outage makes an instance unready, not dead: an orchestrator that restarted it would
