@@ -226,6 +226,14 @@ mod tests {
                 "invalid setting `database.max_connections`: must be at least 1",
             ),
             (
+                "[jobs]\npurge_batch_size = 0",
+                "invalid setting `jobs.purge_batch_size`: must be from 1 to 100000",
+            ),
+            (
+                "[jobs]\npurge_batches_per_run = 5000",
+                "invalid setting `jobs.purge_batches_per_run`: must be from 1 to 1000",
+            ),
+            (
                 "[keys]\nencryption_key = \"c2hvcnQ=\"",
                 "invalid setting `keys.encryption_key`: must decode to exactly 32 bytes (`openssl rand -base64 32`)",
             ),
