@@ -72,7 +72,12 @@ impl AppState {
 
     /// As `start`, reading time from `clock` (tests pass `Clock::test()`).
     pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
-        let db = Db::connect(&config.database_url, config.database.max_connections).await?;
+        let db = Db::connect_with(
+            &config.database_url,
+            config.database.max_connections,
+            config.database.acquire_timeout,
+        )
+        .await?;
         db.migrate().await?;
         Self::with_db(config, db, clock).await
     }

@@ -35,6 +35,12 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy the SQLite database to FILE (which must not exist) while the server runs.
+    /// For PostgreSQL, says what to use instead.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Check the settings, or print their reference.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -271,6 +277,7 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         Command::Health => commands::health::health(&config).await,
         // Handled before the settings are loaded.
         Command::Config(_) => Ok(()),
+        Command::Backup { file } => commands::backup::backup(&config, &file).await,
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! The printed text is a contract: scripts read it, so change it only on purpose.
 
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod health;
@@ -22,6 +23,7 @@ use crate::{
     storage::{Db, StorageError, Store},
 };
 
+pub use backup::backup_to;
 pub use client::{client_add, client_list};
 pub use keys::{keys_list, keys_rotate, keys_rotate_now, keys_schedule};
 pub use user::{user_add, user_list};
@@ -74,7 +76,12 @@ pub fn print_error(error: impl fmt::Display) {
 
 /// Connects and migrates: every command works on an up-to-date schema.
 pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
-    let db = Db::connect(&config.database_url, config.database.max_connections).await?;
+    let db = Db::connect_with(
+        &config.database_url,
+        config.database.max_connections,
+        config.database.acquire_timeout,
+    )
+    .await?;
     db.migrate().await?;
     Ok(Store::new(db))
 }

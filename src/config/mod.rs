@@ -7,6 +7,7 @@
 mod accounts;
 mod database;
 mod http;
+mod jobs;
 mod keys;
 mod log;
 mod metrics;
@@ -30,6 +31,7 @@ pub use self::{
     accounts::{AccountSettings, AuditSettings, MailSettings, Registration, RequireSecondFactor},
     database::DatabaseSettings,
     http::{ClientIpHeader, HttpSettings},
+    jobs::JobSettings,
     keys::KeySettings,
     log::{LogFormat, LogSettings},
     metrics::MetricsSettings,
@@ -76,6 +78,7 @@ pub struct Config {
     pub accounts: AccountSettings,
     pub mail: MailSettings,
     pub audit: AuditSettings,
+    pub jobs: JobSettings,
     /// Top-level `PORTCULLIS_*` variables that are not settings (Kubernetes gives every
     /// pod `PORTCULLIS_PORT=tcp://…` and the like for a Service named portcullis): not
     /// refused, but named once in the log at start.
@@ -295,6 +298,14 @@ mod tests {
             (
                 "[database]\nmax_connections = 0",
                 "invalid setting `database.max_connections`: must be at least 1",
+            ),
+            (
+                "[jobs]\npurge_batch_size = 0",
+                "invalid setting `jobs.purge_batch_size`: must be from 1 to 100000",
+            ),
+            (
+                "[jobs]\npurge_batches_per_run = 5000",
+                "invalid setting `jobs.purge_batches_per_run`: must be from 1 to 1000",
             ),
             (
                 "[keys]\nencryption_key = \"c2hvcnQ=\"",

@@ -17,6 +17,20 @@ struct Body<'a> {
     error_description: &'a str,
 }
 
+/// What a 503 tells its caller to wait before trying again, in seconds (RFC 9110
+/// section 10.2.3): about how long a database restart or failover takes.
+pub(super) const RETRY_AFTER_SECS: &str = "5";
+
+/// Marks a 503 with `Retry-After`, so clients back off instead of hammering.
+pub(super) fn retry_after(response: &mut Response) {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+}
+
 /// Headers every token, introspection and error response carries (RFC 6749 section 5.1).
 pub(super) fn no_store(response: &mut Response) {
     let h = response.headers_mut();
@@ -63,6 +77,7 @@ impl IntoResponse for OAuthError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
         no_store(&mut response);
+        retry_after(&mut response);
         response
     }
 }

@@ -8,7 +8,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
-use super::error::no_store;
+use super::error::{no_store, retry_after};
 
 /// A rendered page, or the error page if the template fails. Pages carry CSRF tokens
 /// and personal details, so no cache keeps them.
@@ -81,7 +81,9 @@ impl IntoResponse for PageError {
             title: self.title.into(),
             message: self.message,
         };
-        render(self.status, &page)
+        let mut response = render(self.status, &page);
+        retry_after(&mut response);
+        response
     }
 }
 

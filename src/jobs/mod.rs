@@ -7,6 +7,7 @@
 //! intervals of its holder dying. Every run is counted in the metrics by job and outcome.
 
 pub mod keys;
+pub mod purge;
 
 use std::{sync::Arc, time::Duration};
 
@@ -127,16 +128,9 @@ impl Jobs {
 pub fn spawn_all(state: &AppState) {
     keys::spawn(state);
     let jobs = &state.jobs;
-    let store = state.store.clone();
-    let clock = state.clock.clone();
-    let retention = secs(state.config.audit.retention);
-    jobs.spawn("purge", Duration::from_secs(60), move || {
-        let store = store.clone();
-        let now = clock.now();
-        async move {
-            let n =
-                store.purge_expired(now).await? + store.purge_audit_before(now - retention).await?;
-            Ok(n)
-        }
+    let purge = purge::Purge::new(state);
+    jobs.spawn(purge::NAME, purge::Purge::every(state), move || {
+        let purge = purge.clone();
+        async move { purge.run().await }
     });
 }

@@ -135,14 +135,18 @@ impl AuditStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Deletes events older than `before`.
-    pub async fn purge_before_in(&self, tx: &mut WriteTx, before: i64) -> Result<u64> {
+    /// Deletes at most `limit` events older than `before`.
+    pub async fn purge_before_in(&self, tx: &mut WriteTx, before: i64, limit: i64) -> Result<u64> {
         let n = on_tx!(tx, |conn| {
-            sqlx::query("DELETE FROM audit_events WHERE at < $1")
-                .bind(before)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "DELETE FROM audit_events WHERE id IN \
+                 (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

@@ -167,14 +167,18 @@ impl CodeStore {
         Ok(spent.map_or(CodeUse::Unknown, |c| CodeUse::Replayed(c.into())))
     }
 
-    /// Deletes codes past their replay memory.
-    pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
+    /// Deletes at most `limit` codes past their replay memory.
+    pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
         let n = on_tx!(tx, |conn| {
-            sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
-                .bind(now - SPENT_CODE_MEMORY)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "DELETE FROM authorization_codes WHERE code_hash IN \
+                 (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .bind(now - SPENT_CODE_MEMORY)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

@@ -90,6 +90,9 @@ pub struct IssuedTokens<'a> {
 const COLUMNS: &str =
     "id, client_id, user_id, scope, auth_time, amr, sid, created_at, revoked_at, acr";
 
+/// How old a grant must be before it can be purged, whatever it holds.
+const GRANT_GRACE: i64 = 3600;
+
 #[derive(Clone, Debug)]
 pub struct GrantStore {
     db: Db,
@@ -356,21 +359,76 @@ impl GrantStore {
         Ok(n)
     }
 
-    /// Deletes expired access and refresh tokens.
-    pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64) -> Result<u64> {
+    /// Deletes at most `limit` access tokens that expired by `now`. Revocation is
+    /// checked against live rows, so an expired token needs no row to stay dead.
+    pub async fn purge_expired_access_tokens_in(
+        &self,
+        tx: &mut WriteTx,
+        now: i64,
+        limit: i64,
+    ) -> Result<u64> {
         let n = on_tx!(tx, |conn| {
-            let mut total = 0;
-            for sql in [
-                "DELETE FROM access_tokens WHERE expires_at <= $1",
-                "DELETE FROM refresh_tokens WHERE expires_at <= $1",
-            ] {
-                total += sqlx::query(sql)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-            }
-            Ok::<_, sqlx::Error>(total)
+            sqlx::query(
+                "DELETE FROM access_tokens WHERE jti IN \
+                 (SELECT jti FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Deletes at most `limit` refresh tokens that expired by `now`. A spent one is kept
+    /// until then, so that its reuse is still recognised (and its grant revoked).
+    pub async fn purge_expired_refresh_tokens_in(
+        &self,
+        tx: &mut WriteTx,
+        now: i64,
+        limit: i64,
+    ) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "DELETE FROM refresh_tokens WHERE jti IN \
+                 (SELECT jti FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Deletes at most `limit` grants that nothing can use any more: no access or
+    /// refresh token under them still valid at `now`, and no authorization code that
+    /// names them (a code is remembered past its expiry so that its replay revokes its
+    /// grant; while it is, the grant stays, so that revocation has a row to land on).
+    /// Consents are their own rows (user and client), untouched. A grant younger than
+    /// `GRANT_GRACE` stays too, whatever it holds, so that one being written beside its
+    /// tokens is never taken for an empty one. Expired tokens still under a purged grant
+    /// go with it (`ON DELETE CASCADE`).
+    pub async fn purge_spent_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g \
+                 WHERE g.created_at <= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM access_tokens a \
+                     WHERE a.grant_id = g.id AND a.expires_at > $2) \
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                     WHERE r.grant_id = g.id AND r.expires_at > $2) \
+                 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id) \
+                 LIMIT $3)",
+            )
+            .bind(now - GRANT_GRACE)
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(n)
     }

@@ -22,6 +22,7 @@ use crate::config::DatabaseUrl;
 pub mod account_tokens;
 pub mod audit;
 pub mod authorization_posts;
+pub mod backup;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -31,6 +32,7 @@ pub mod leases;
 pub mod lockout;
 pub mod outbox;
 pub mod passkeys;
+pub mod purge;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp;
@@ -49,6 +51,7 @@ pub use leases::LeaseStore;
 pub use lockout::{LockoutState, LockoutStore};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
+pub use purge::{PurgeTable, Retention};
 pub use recovery_codes::RecoveryCodeStore;
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use totp::{StoredTotp, TotpStore};
@@ -157,14 +160,28 @@ pub(crate) fn unique_violation(err: &sqlx::Error) -> Option<String> {
     }
 }
 
+/// What `database.acquire_timeout` defaults to (config/default.toml says the same).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 impl Db {
-    /// Connects; for SQLite, creates the file and its folder, and turns on WAL and
-    /// foreign keys.
+    /// Connects with the default `database.acquire_timeout` (for tests and tools).
     pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Connects; for SQLite, creates the file and its folder, and turns on WAL and
+    /// foreign keys. `acquire_timeout` bounds how long a caller waits for a connection,
+    /// opening a new one included: with the database gone, each request fails after
+    /// that long (and is answered 503) instead of queueing behind the outage.
+    pub async fn connect_with(
+        url: &DatabaseUrl,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self> {
         match url {
             DatabaseUrl::Sqlite(raw) => {
                 let opts = SqliteConnectOptions::from_str(raw.expose())?
@@ -186,21 +203,30 @@ impl Db {
                 let writes = SqlitePoolOptions::new()
                     .max_connections(1)
                     .test_before_acquire(false)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(acquire_timeout)
                     .connect_with(opts.clone())
                     .await?;
                 let reads = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .test_before_acquire(false)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(acquire_timeout)
                     .connect_with(opts)
                     .await?;
                 Ok(Self::Sqlite { reads, writes })
             }
             DatabaseUrl::Postgres(raw) => {
+                // A connection the database (or a proxy) dropped is found by the ping
+                // sqlx sends before handing out an idle one, and replaced; so after an
+                // outage the pool heals by itself, one acquire at a time, with no
+                // restart. Idle connections are closed after a minute and every one
+                // after half an hour, so none outlives a failover for long.
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .min_connections(0)
+                    .acquire_timeout(acquire_timeout)
+                    .test_before_acquire(true)
+                    .idle_timeout(Some(Duration::from_secs(60)))
+                    .max_lifetime(Some(Duration::from_secs(30 * 60)))
                     .connect(raw.expose())
                     .await?;
                 Ok(Self::Postgres(pool))
@@ -227,13 +253,20 @@ impl Db {
         })
     }
 
-    /// A round trip to the database, for readiness checks.
-    pub async fn ping(&self) -> Result<()> {
-        on_db!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
+    /// A round trip to the database, for readiness checks, given up after `within`
+    /// (waiting for a connection included) whatever the pool's own acquire timeout: a
+    /// probe must be answered before its caller stops waiting (Kubernetes: 1 s).
+    pub async fn ping(&self, within: Duration) -> Result<()> {
+        let round_trip = async {
+            on_db!(self, |pool| sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .map(|_| ()))
+        };
+        match tokio::time::timeout(within, round_trip).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(StorageError::Database(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     pub async fn close(&self) {
@@ -290,29 +323,5 @@ impl Store {
             recovery_codes: RecoveryCodeStore::new(db.clone()),
             db,
         }
-    }
-
-    /// Deletes what has expired by `now` (codes, tokens, browser sessions) in one
-    /// transaction across their stores. Returns rows deleted.
-    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let mut tx = self.db.begin_write().await?;
-        let n = self.codes.purge_expired_in(&mut tx, now).await?
-            + self.grants.purge_expired_in(&mut tx, now).await?
-            + self.sessions.purge_expired_in(&mut tx, now).await?
-            + self
-                .authorization_posts
-                .purge_expired_in(&mut tx, now)
-                .await?
-            + self.account_tokens.purge_expired_in(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    /// Deletes audit events older than `before` (the retention setting's cut-off).
-    pub async fn purge_audit_before(&self, before: i64) -> Result<u64> {
-        let mut tx = self.db.begin_write().await?;
-        let n = self.audit.purge_before_in(&mut tx, before).await?;
-        tx.commit().await?;
-        Ok(n)
     }
 }

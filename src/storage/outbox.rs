@@ -250,6 +250,29 @@ impl OutboxStore {
         }
     }
 
+    /// Deletes at most `limit` messages whose delivery was given up by `before`: kept
+    /// that long so an operator can see what failed, then gone (they hold links and
+    /// addresses). Delivered mail never stays: `delivered` deletes it.
+    pub async fn purge_given_up_in(
+        &self,
+        tx: &mut WriteTx,
+        before: i64,
+        limit: i64,
+    ) -> Result<u64> {
+        let n = on_tx!(tx, |conn| {
+            sqlx::query(
+                "DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox \
+                 WHERE failed_at IS NOT NULL AND failed_at <= $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
     /// A message was handed over: it leaves the outbox (with its link), whoever holds
     /// it now, so that no later claim sends it again.
     pub async fn delivered(&self, id: Uuid) -> Result<()> {

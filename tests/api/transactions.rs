@@ -125,12 +125,12 @@ async fn a_purge_spans_codes_tokens_and_sessions_in_one_transaction(app: TestApp
     let mut tx = store.db.begin_write().await.expect("begin");
     let purged = store
         .codes
-        .purge_expired_in(&mut tx, later)
+        .purge_expired_in(&mut tx, later, 100)
         .await
         .expect("codes")
         + store
             .sessions
-            .purge_expired_in(&mut tx, later)
+            .purge_expired_in(&mut tx, later, 100)
             .await
             .expect("sessions");
     assert_eq!(purged, 2);

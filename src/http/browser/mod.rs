@@ -84,4 +84,24 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
             csrf::layer,
         ))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(session_store_failed))
+}
+
+/// The session layer answers a session it could not save (the database is gone) with
+/// a bare 500 of its own; a person gets our "please try again" page and a 503 instead,
+/// like every other failure of the database. A 500 with a body is ours and passes.
+async fn session_store_failed(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let response = next.run(request).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return super::page::PageError::unavailable().into_response();
+    }
+    response
 }
