@@ -349,36 +349,19 @@ async fn a_revocation_on_one_instance_is_seen_at_once_by_the_other() {
     );
 }
 
-/// `portcullis keys rotate --now`: the emergency rotation, signing with the new key at
-/// once. `--now` is being added by the "keys" part of issue 10 (where a plain `keys
-/// rotate` only schedules a rotation); until it lands, a plain `keys rotate` signs at
-/// once, so this falls back to it. Returns whether `--now` was understood.
-// TODO(issue 10, keys): drop the fallback once `keys rotate --now` is on main.
-async fn rotate_now(settings: &Settings) -> bool {
+/// Runs `portcullis keys rotate [extra]` against the cluster's database; its stdout.
+async fn rotate(settings: &Settings, extra: &'static [&'static str]) -> String {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
-        let out = settings
-            .command(&["keys", "rotate", "--now"])
-            .output()
-            .expect("run keys rotate --now");
-        if out.status.success() {
-            return true;
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("unexpected argument '--now'"),
-            "keys rotate --now failed: {stderr}"
-        );
-        let out = settings
-            .command(&["keys", "rotate"])
-            .output()
-            .expect("run keys rotate");
+        let mut args = vec!["keys", "rotate"];
+        args.extend_from_slice(extra);
+        let out = settings.command(&args).output().expect("run keys rotate");
         assert!(
             out.status.success(),
-            "keys rotate: {}",
+            "keys rotate {extra:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        false
+        String::from_utf8_lossy(&out.stdout).into_owned()
     })
     .await
     .expect("rotate")
@@ -403,7 +386,40 @@ async fn a_key_rotation_reaches_both_instances_within_two_seconds() {
     let old = kid_of(&token_at(0).await);
     assert_eq!(kid_of(&token_at(1).await), old);
 
-    let now = rotate_now(&cluster.settings).await;
+    // A scheduled rotation publishes its key on both within the bound; neither signs
+    // with it before `keys.publish_ahead` has passed.
+    rotate(&cluster.settings, &[]).await;
+    let scheduled = Instant::now();
+    let mut published = [None, None];
+    while published.iter().any(Option::is_none) && scheduled.elapsed() < Duration::from_secs(10) {
+        for (i, slot) in published.iter_mut().enumerate() {
+            if slot.is_none() && kids(&cluster.at(i).jwks().await).len() == 2 {
+                *slot = Some(scheduled.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let [Some(pub_a), Some(pub_b)] = published else {
+        panic!("the scheduled key was not published by both within 10 s: {published:?}");
+    };
+    eprintln!("scheduled key published: instance a {pub_a:?}, instance b {pub_b:?}");
+    assert!(
+        pub_a <= PROPAGATION && pub_b <= PROPAGATION,
+        "a new key reaches every JWKS within {PROPAGATION:?}: a {pub_a:?}, b {pub_b:?}"
+    );
+    assert_eq!(
+        kid_of(&token_at(0).await),
+        old,
+        "published, not yet signing"
+    );
+    assert_eq!(
+        kid_of(&token_at(1).await),
+        old,
+        "published, not yet signing"
+    );
+
+    // The emergency rotation: a new key signs at once and the others are removed.
+    rotate(&cluster.settings, &["--now"]).await;
     let rotated = Instant::now();
     // When each instance both publishes and signs with a key other than `old`.
     let mut seen: [Option<(Duration, String)>; 2] = [None, None];
@@ -423,9 +439,8 @@ async fn a_key_rotation_reaches_both_instances_within_two_seconds() {
         panic!("the rotation did not reach both instances within 10 s: {seen:?}");
     };
     eprintln!(
-        "key rotation propagation (keys rotate{} exited -> new kid signing and published): \
-         instance a {at_a:?}, instance b {at_b:?}",
-        if now { " --now" } else { "" }
+        "key rotation propagation (keys rotate --now exited -> new kid signing and published): \
+         instance a {at_a:?}, instance b {at_b:?}"
     );
     assert_eq!(kid_a, kid_b, "both sign with the one new key");
     assert!(
@@ -435,13 +450,12 @@ async fn a_key_rotation_reaches_both_instances_within_two_seconds() {
     // A token signed by one verifies on the other.
     assert!(cluster.at(1).active(auth, &token_at(0).await).await);
     assert!(cluster.at(0).active(auth, &token_at(1).await).await);
-    if now {
-        for i in 0..2 {
-            assert!(
-                !kids(&cluster.at(i).jwks().await).contains(&old),
-                "instance {i}: `rotate --now` removes the old key from the JWKS"
-            );
-        }
+    for i in 0..2 {
+        assert_eq!(
+            kids(&cluster.at(i).jwks().await),
+            vec![kid_a.clone()],
+            "instance {i}: `rotate --now` removes every other key from the JWKS"
+        );
     }
 }
 
