@@ -78,7 +78,7 @@ impl AppState {
             config.database.acquire_timeout,
         )
         .await?;
-        db.migrate().await?;
+        db.migrate(clock.now()).await?;
         Self::with_db(config, db, clock).await
     }
 

@@ -82,7 +82,7 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
         config.database.acquire_timeout,
     )
     .await?;
-    db.migrate().await?;
+    db.migrate(crate::clock::Clock::system().now()).await?;
     Ok(Store::new(db))
 }
 

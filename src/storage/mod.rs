@@ -30,6 +30,7 @@ pub mod grants;
 pub mod keys;
 pub mod leases;
 pub mod lockout;
+pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
 pub mod purge;
@@ -235,14 +236,16 @@ impl Db {
     }
 
     /// Applies the engine's migrations; safe to run from several instances at once.
-    pub async fn migrate(&self) -> Result<()> {
+    /// `now` (unix seconds) only dates the lock row of engines without advisory locks
+    /// (`storage::migrate`).
+    pub async fn migrate(&self, now: i64) -> Result<()> {
         match self {
             Self::Sqlite { writes, .. } => {
-                sqlx::migrate!("./migrations/sqlite").run(writes).await?
+                sqlx::migrate!("./migrations/sqlite").run(writes).await?;
+                Ok(())
             }
-            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Self::Postgres(pool) => migrate::postgres(pool, now).await,
         }
-        Ok(())
     }
 
     /// Starts a write transaction (on SQLite, on the writer connection).

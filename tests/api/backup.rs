@@ -62,7 +62,9 @@ async fn a_backup_taken_while_the_server_writes_opens_migrates_and_holds_the_dat
     assert!(!dir.path().join("portcullis-backup.db-wal").exists());
     let url = DatabaseUrl::parse(&format!("sqlite://{}", dest.display())).unwrap();
     let db = Db::connect(&url, 2).await.expect("open the copy");
-    db.migrate().await.expect("the copy migrates cleanly");
+    db.migrate(portcullis::clock::Clock::system().now())
+        .await
+        .expect("the copy migrates cleanly");
     let store = Store::new(db);
     let users = store.users.list().await.unwrap();
     assert!(users.iter().any(|u| u.id == ada.id), "{users:?}");

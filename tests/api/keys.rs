@@ -513,7 +513,10 @@ async fn instances_starting_together_agree_on_one_first_key(backend: Backend) {
         let (url, _dir) = fresh_database(backend).await;
         let url = portcullis::config::DatabaseUrl::parse(&url).expect("url");
         let first = Db::connect(&url, 2).await.expect("connect");
-        first.migrate().await.expect("migrate");
+        first
+            .migrate(portcullis::clock::Clock::system().now())
+            .await
+            .expect("migrate");
         // A pool each, connected before they race.
         let mut pools = vec![first];
         for _ in 1..8 {

@@ -24,6 +24,7 @@ mod logs;
 mod mail;
 mod mailbox;
 mod metrics;
+mod migrations;
 mod multi;
 mod multi_instance;
 mod outage;
