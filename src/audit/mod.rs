@@ -45,6 +45,10 @@ pub enum EventKind {
     AccountUnlocked,
     /// The password was right and the second step was asked for: not yet a sign-in.
     PasswordAccepted,
+    /// A new signing key was scheduled (by the CLI, or by the automatic rotation).
+    KeyRotationScheduled,
+    /// The emergency rotation: a new key signs at once, every other key removed.
+    KeysReplaced,
 }
 
 impl EventKind {
@@ -81,6 +85,8 @@ impl EventKind {
             Self::AccountLocked => "account_locked",
             Self::AccountUnlocked => "account_unlocked",
             Self::PasswordAccepted => "password_accepted",
+            Self::KeyRotationScheduled => "key_rotation_scheduled",
+            Self::KeysReplaced => "keys_replaced",
         }
     }
 
@@ -118,6 +124,8 @@ impl EventKind {
             "account_locked" => "Account locked after too many attempts",
             "account_unlocked" => "Account unlocked",
             "password_accepted" => "Password accepted, second step asked for",
+            "key_rotation_scheduled" => "A new signing key was scheduled",
+            "keys_replaced" => "Every signing key was replaced at once",
             _ => "Security event",
         }
     }

@@ -4,10 +4,20 @@ use serde::Serialize;
 
 use super::{CommandError, open_store};
 use crate::{
+    audit::{Actor, Audit, Event, EventKind},
     clock::Clock,
     config::Config,
     crypto::keys::{self, KeySchedule, KeyStatus, Rotation, RotationPolicy},
+    storage::Store,
 };
+
+/// Records a key change made at the command line (after it committed).
+async fn audit(store: &Store, kind: EventKind, rotation: &Rotation, now: i64) {
+    let event = Event::new(kind, Actor::Cli)
+        .with("kid", rotation.kid.as_str())
+        .with("activate_at", rotation.activate_at);
+    Audit::new(store.audit.clone()).record(event, now).await;
+}
 
 /// `portcullis keys rotate`: schedules a rotation and returns the new key's `kid`. It is
 /// published at once and signs from `now + keys.publish_ahead`; running servers see it
@@ -19,13 +29,17 @@ pub async fn keys_rotate(config: &Config) -> Result<String, CommandError> {
 /// As `keys_rotate`, with when the key signs.
 pub async fn keys_schedule(config: &Config) -> Result<Rotation, CommandError> {
     let store = open_store(config).await?;
+    let now = Clock::system().now();
     let rotation = keys::schedule_rotation(
         &store.keys,
         config.keys.encryption_key.as_ref(),
         &RotationPolicy::from_config(config),
-        Clock::system().now(),
+        now,
     )
     .await;
+    if let Some(r) = rotation.as_ref().ok().filter(|r| r.added) {
+        audit(&store, EventKind::KeyRotationScheduled, r, now).await;
+    }
     store.db.close().await;
     Ok(rotation?)
 }
@@ -33,12 +47,11 @@ pub async fn keys_schedule(config: &Config) -> Result<Rotation, CommandError> {
 /// `portcullis keys rotate --now`: a new key signs at once, every other key is deleted.
 pub async fn keys_rotate_now(config: &Config) -> Result<String, CommandError> {
     let store = open_store(config).await?;
-    let rotation = keys::rotate_now(
-        &store.keys,
-        config.keys.encryption_key.as_ref(),
-        Clock::system().now(),
-    )
-    .await;
+    let now = Clock::system().now();
+    let rotation = keys::rotate_now(&store.keys, config.keys.encryption_key.as_ref(), now).await;
+    if let Ok(r) = &rotation {
+        audit(&store, EventKind::KeysReplaced, r, now).await;
+    }
     store.db.close().await;
     Ok(rotation?.kid)
 }

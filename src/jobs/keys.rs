@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 use super::JobResult;
 use crate::{
     AppState,
+    audit::{Actor, Audit, Event, EventKind},
     clock::Clock,
     config::EncryptionKey,
     crypto::{
@@ -29,6 +30,7 @@ pub struct KeysJob {
     pub sealing: Option<EncryptionKey>,
     pub policy: RotationPolicy,
     pub clock: Clock,
+    pub audit: Audit,
 }
 
 impl KeysJob {
@@ -39,6 +41,7 @@ impl KeysJob {
             sealing: state.config.keys.encryption_key.clone(),
             policy: RotationPolicy::from_config(&state.config),
             clock: state.clock.clone(),
+            audit: state.audit.clone(),
         }
     }
 
@@ -46,9 +49,14 @@ impl KeysJob {
     pub async fn run(&self) -> JobResult {
         let now = self.clock.now();
         let deleted = self.store.delete_unpublished(now).await?;
-        let rotated = rotate_if_due(&self.store, self.sealing.as_ref(), &self.policy, now)
-            .await?
-            .is_some();
+        let rotation = rotate_if_due(&self.store, self.sealing.as_ref(), &self.policy, now).await?;
+        if let Some(r) = &rotation {
+            let event = Event::new(EventKind::KeyRotationScheduled, Actor::System)
+                .with("kid", r.kid.as_str())
+                .with("activate_at", r.activate_at);
+            self.audit.record(event, now).await;
+        }
+        let rotated = rotation.is_some();
         if deleted > 0 {
             tracing::info!(keys = deleted, "deleted keys whose publication ended");
         }

@@ -73,6 +73,22 @@ async fn schedule(app: &TestApp) -> String {
     rotation.kid
 }
 
+/// The key events in the audit trail, newest first: (event, actor, kid).
+async fn key_events(app: &TestApp) -> Vec<(String, String, String)> {
+    let records = app.state.store.audit.recent(50).await.expect("audit");
+    records
+        .into_iter()
+        .filter(|r| r.event.starts_with("key"))
+        .map(|r| {
+            (
+                r.event,
+                r.actor,
+                r.detail["kid"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 async fn a_scheduled_rotation_publishes_at_once_but_signs_only_after_publish_ahead(app: TestApp) {
     let old = app.state.keys.signing_kid();
     let new = portcullis::commands::keys_rotate(&app.config())
@@ -237,6 +253,11 @@ async fn an_emergency_rotation_removes_the_old_key_and_its_tokens_stop_verifying
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["active"], false, "introspection: not active");
+    assert_eq!(
+        key_events(&app).await,
+        [("keys_replaced".to_owned(), "cli".to_owned(), new)],
+        "the emergency is in the audit trail, by the CLI"
+    );
 }
 
 fn short_rotation() -> &'static str {
@@ -261,6 +282,15 @@ async fn the_automatic_rotation_comes_when_due_and_not_before(backend: Backend) 
     app.clock.advance(Duration::from_secs(30));
     assert_eq!(run_once().await.expect("job"), Some(1), "due");
     let states = app.state.keys.states(app.clock.now());
+    assert_eq!(
+        key_events(&app).await,
+        [(
+            "key_rotation_scheduled".to_owned(),
+            "system".to_owned(),
+            states[0].kid.clone()
+        )],
+        "the automatic rotation is in the audit trail"
+    );
     assert_eq!(
         states.iter().map(|s| s.state).collect::<Vec<_>>(),
         [KeyState::Published, KeyState::Active]
@@ -436,6 +466,19 @@ async fn keys_list_shows_each_state_and_instant(app: TestApp) {
     assert!(
         emergency.contains("every other key was removed"),
         "{emergency}"
+    );
+    // One event per change, none for the rotation that added nothing.
+    let events: Vec<(String, String)> = key_events(&app)
+        .await
+        .into_iter()
+        .map(|(event, actor, _)| (event, actor))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("keys_replaced".to_owned(), "cli".to_owned()),
+            ("key_rotation_scheduled".to_owned(), "cli".to_owned()),
+        ]
     );
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["keys", "rotate", "--help"])
