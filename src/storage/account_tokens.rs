@@ -225,18 +225,14 @@ impl AccountTokenStore {
 
     /// Deletes at most `limit` links that died more than a week ago.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM account_tokens WHERE token_hash IN \
-                 (SELECT token_hash FROM account_tokens WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now - REMEMBER_DEAD)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(
+            tx,
+            "account_tokens",
+            "token_hash",
+            now - REMEMBER_DEAD,
+            limit,
+        )
+        .await
     }
 }
 

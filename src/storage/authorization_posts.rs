@@ -5,7 +5,7 @@
 
 use sqlx::types::Json;
 
-use super::{Db, Result, WriteTx, on_tx, on_write};
+use super::{Db, Result, WriteTx, on_write};
 
 #[derive(Clone, Debug)]
 pub struct AuthorizationPostStore {
@@ -54,17 +54,6 @@ impl AuthorizationPostStore {
 
     /// Deletes at most `limit` posted requests that expired by `now`.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM authorization_posts WHERE id IN \
-                 (SELECT id FROM authorization_posts WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(tx, "authorization_posts", "id", now, limit).await
     }
 }

@@ -4,7 +4,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Result, WriteTx, on_tx, on_write};
+use super::{Db, Result, WriteTx, on_write};
 
 #[derive(Debug)]
 pub struct NewCode {
@@ -169,17 +169,13 @@ impl CodeStore {
 
     /// Deletes at most `limit` codes past their replay memory.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM authorization_codes WHERE code_hash IN \
-                 (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now - SPENT_CODE_MEMORY)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(
+            tx,
+            "authorization_codes",
+            "code_hash",
+            now - SPENT_CODE_MEMORY,
+            limit,
+        )
+        .await
     }
 }

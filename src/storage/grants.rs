@@ -367,18 +367,7 @@ impl GrantStore {
         now: i64,
         limit: i64,
     ) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM access_tokens WHERE jti IN \
-                 (SELECT jti FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(tx, "access_tokens", "jti", now, limit).await
     }
 
     /// Deletes at most `limit` refresh tokens that expired by `now`. A spent one is kept
@@ -389,18 +378,7 @@ impl GrantStore {
         now: i64,
         limit: i64,
     ) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM refresh_tokens WHERE jti IN \
-                 (SELECT jti FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(tx, "refresh_tokens", "jti", now, limit).await
     }
 
     /// Deletes at most `limit` grants that nothing can use any more: no access or

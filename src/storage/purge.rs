@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Result, Store, secs};
+use super::{Result, Store, WriteTx, on_tx, secs};
 
 impl Store {
     /// Deletes at most `limit` rows of `table` that are past keeping at `now`, in one
@@ -161,4 +161,29 @@ impl PurgeTable {
             Self::GivenUpMail => "mail_outbox",
         }
     }
+}
+
+/// Inside `tx`: deletes at most `limit` rows of `table` (keyed by `key`) whose
+/// `expires_at` is at or before `cutoff`. The one batch statement every expiring table
+/// shares; `table` and `key` are our own constants, never input.
+pub(super) async fn delete_expired_in(
+    tx: &mut WriteTx,
+    table: &'static str,
+    key: &'static str,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} IN \
+         (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
+    );
+    let n = on_tx!(tx, |conn| {
+        sqlx::query(&sql)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
 }

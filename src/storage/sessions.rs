@@ -235,17 +235,6 @@ impl SessionStore {
 
     /// Deletes at most `limit` sessions that expired by `now`.
     pub async fn purge_expired_in(&self, tx: &mut WriteTx, now: i64, limit: i64) -> Result<u64> {
-        let n = on_tx!(tx, |conn| {
-            sqlx::query(
-                "DELETE FROM browser_sessions WHERE id IN \
-                 (SELECT id FROM browser_sessions WHERE expires_at <= $1 LIMIT $2)",
-            )
-            .bind(now)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        super::purge::delete_expired_in(tx, "browser_sessions", "id", now, limit).await
     }
 }
