@@ -260,14 +260,21 @@ async fn an_emergency_rotation_removes_the_old_key_and_its_tokens_stop_verifying
     );
 }
 
-fn short_rotation() -> &'static str {
-    "[keys]\nrotate_every = \"2h\"\npublish_ahead = \"1h\""
+/// The keys job of `state` with a short schedule (publish 1 h ahead, rotate every
+/// 2 h). The serving instance keeps the default schedule (90 days), so its own keys
+/// job, ticking on the wall clock, is never due while these tests move the test clock
+/// and cannot rotate before the job under test does.
+fn short_job(state: &AppState) -> KeysJob {
+    let mut job = KeysJob::from_state(state);
+    job.policy.publish_ahead = Duration::from_secs(3600);
+    job.policy.rotate_every = Duration::from_secs(2 * 3600);
+    job
 }
 
 async fn the_automatic_rotation_comes_when_due_and_not_before(backend: Backend) {
-    let app = TestApp::spawn_with(backend, short_rotation()).await;
+    let app = TestApp::spawn(backend).await;
     let first = app.state.keys.signing_kid();
-    let job = KeysJob::from_state(&app.state);
+    let job = short_job(&app.state);
     let run = || job.run();
     let run_once = || app.state.jobs.run_once("keys", EVERY, &run);
     assert_eq!(
@@ -311,13 +318,13 @@ async fn the_automatic_rotation_comes_when_due_and_not_before(backend: Backend) 
 }
 
 async fn two_instances_running_the_job_at_once_rotate_once(backend: Backend) {
-    let app = TestApp::spawn_with(backend, short_rotation()).await;
+    let app = TestApp::spawn(backend).await;
     let other = AppState::start_with_clock(app.config(), app.clock.clone())
         .await
         .expect("second instance");
     app.clock.advance(Duration::from_secs(3600));
     // Under the lease: only one of the two instances runs it.
-    let (a, b) = (KeysJob::from_state(&app.state), KeysJob::from_state(&other));
+    let (a, b) = (short_job(&app.state), short_job(&other));
     let (run_a, run_b) = (|| a.run(), || b.run());
     let (ra, rb) = tokio::join!(
         app.state.jobs.run_once("keys", EVERY, &run_a),
