@@ -132,10 +132,13 @@ impl EventKind {
 }
 
 /// Who did it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    /// The person themselves (or someone with their session).
+    /// The person themselves (or someone with their session), or an admin acting in the
+    /// console or with their own token at the admin API.
     User(Uuid),
+    /// A client acting with its own token (the admin API under client_credentials).
+    Client(String),
     /// An admin at the command line.
     Cli,
     /// Portcullis itself (a detected replay, say).
@@ -145,9 +148,10 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn to_stored(self) -> String {
+    fn to_stored(&self) -> String {
         match self {
             Self::User(id) => format!("user:{id}"),
+            Self::Client(id) => format!("client:{id}"),
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
             Self::Anonymous => "anonymous".into(),
@@ -180,14 +184,15 @@ pub struct Event {
 impl Event {
     /// A successful event by `actor`.
     pub fn new(kind: EventKind, actor: Actor) -> Self {
+        let user_id = match actor {
+            Actor::User(id) => Some(id),
+            _ => None,
+        };
         Self {
             kind,
             success: true,
             actor,
-            user_id: match actor {
-                Actor::User(id) => Some(id),
-                _ => None,
-            },
+            user_id,
             client_id: None,
             origin: Origin::default(),
             detail: Map::new(),

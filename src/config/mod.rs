@@ -5,6 +5,7 @@
 //! each section), so a bad one fails under the name of its setting.
 
 mod accounts;
+mod admin;
 mod database;
 mod http;
 mod jobs;
@@ -13,11 +14,13 @@ mod log;
 mod metrics;
 mod redact;
 pub mod reference;
+mod registration;
 mod security;
 mod sessions;
 mod tls;
 mod tokens;
 mod values;
+mod webhooks;
 
 use std::{net::SocketAddr, path::Path};
 
@@ -29,17 +32,20 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 
 pub use self::{
     accounts::{AccountSettings, AuditSettings, MailSettings, Registration, RequireSecondFactor},
+    admin::AdminSettings,
     database::DatabaseSettings,
     http::{ClientIpHeader, HttpSettings},
     jobs::JobSettings,
     keys::KeySettings,
     log::{LogFormat, LogSettings},
     metrics::MetricsSettings,
+    registration::{RegistrationMode, RegistrationSettings},
     security::{RateLimit, RateLimitSettings, SecuritySettings},
     sessions::SessionSettings,
     tls::{TlsFiles, TlsSettings},
     tokens::TokenSettings,
     values::{DatabaseUrl, EncryptionKey, Issuer},
+    webhooks::WebhookSettings,
 };
 pub use crate::crypto::Secret;
 
@@ -79,6 +85,9 @@ pub struct Config {
     pub mail: MailSettings,
     pub audit: AuditSettings,
     pub jobs: JobSettings,
+    pub admin: AdminSettings,
+    pub registration: RegistrationSettings,
+    pub webhooks: WebhookSettings,
     /// Top-level `PORTCULLIS_*` variables that are not settings (Kubernetes gives every
     /// pod `PORTCULLIS_PORT=tcp://…` and the like for a Service named portcullis): not
     /// refused, but named once in the log at start.

@@ -8,6 +8,11 @@ use crate::storage::StoredClient;
 /// Scopes about the person, which a token for a client alone can never carry.
 pub const PERSONAL: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// The scope of tokens that may call the admin API. A client gets it only when an admin
+/// added it to the client's allowed scopes; a person's token with it works at the API
+/// only while the person is an admin.
+pub const ADMIN_SCOPE: &str = "portcullis:admin";
+
 /// Scopes listed in discovery.
 pub const SUPPORTED: &[&str] = PERSONAL;
 
@@ -49,6 +54,10 @@ pub fn describe(scope: &str) -> (String, String) {
         "email" => (
             "See your email address".into(),
             "Your email address and whether it is verified.".into(),
+        ),
+        ADMIN_SCOPE => (
+            "Administer this server".into(),
+            "Act as you in the admin console's API: manage clients, people and keys.".into(),
         ),
         other => (
             format!("Access “{other}”"),

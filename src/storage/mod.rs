@@ -35,6 +35,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod purge;
 pub mod recovery_codes;
+pub mod roles;
 pub mod sessions;
 pub mod totp;
 pub mod users;
@@ -54,6 +55,7 @@ pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use purge::{PurgeTable, Retention};
 pub use recovery_codes::RecoveryCodeStore;
+pub use roles::{RoleGrant, RoleStore};
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use totp::{StoredTotp, TotpStore};
 pub use users::{NewUser, Profile, StoredUser, UserStore};
@@ -303,6 +305,7 @@ pub struct Store {
     pub passkeys: PasskeyStore,
     pub totp: TotpStore,
     pub recovery_codes: RecoveryCodeStore,
+    pub roles: RoleStore,
 }
 
 impl Store {
@@ -324,6 +327,7 @@ impl Store {
             passkeys: PasskeyStore::new(db.clone()),
             totp: TotpStore::new(db.clone()),
             recovery_codes: RecoveryCodeStore::new(db.clone()),
+            roles: RoleStore::new(db.clone()),
             db,
         }
     }

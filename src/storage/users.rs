@@ -1,6 +1,5 @@
 //! The `users` table: people who sign in.
 
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::crypto::Secret;
@@ -19,6 +18,7 @@ pub struct StoredUser {
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    /// Roles everywhere (`user_roles` rows with no client), sorted.
     pub roles: Vec<String>,
     pub disabled: bool,
     /// Signed up at /register rather than being added by an admin.
@@ -62,7 +62,8 @@ struct UserRow {
     display_name: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
-    roles: Json<Vec<String>>,
+    /// The roles, space-separated (`ROLES`); NULL when there are none.
+    roles: Option<String>,
     disabled: bool,
     self_registered: bool,
     deleted_at: Option<i64>,
@@ -81,7 +82,10 @@ impl From<UserRow> for StoredUser {
             display_name: r.display_name,
             given_name: r.given_name,
             family_name: r.family_name,
-            roles: r.roles.0,
+            roles: r
+                .roles
+                .map(|all| all.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default(),
             disabled: r.disabled,
             self_registered: r.self_registered,
             deleted_at: r.deleted_at,
@@ -91,19 +95,37 @@ impl From<UserRow> for StoredUser {
     }
 }
 
-const COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, \
-                       given_name, family_name, roles, disabled, self_registered, deleted_at, \
-                       created_at, updated_at";
+/// A person's roles everywhere as one space-separated text (role names have no spaces):
+/// `string_agg … ORDER BY` runs on PostgreSQL and on SQLite 3.44 and later (sqlx bundles
+/// a later one), so one query reads a person with their roles.
+macro_rules! roles_column {
+    () => {
+        "(SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM user_roles r \
+          WHERE r.user_id = users.id AND r.client_id = '') AS roles"
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "id, username, email, email_verified, password_hash, display_name, \
+     given_name, family_name, ",
+    roles_column!(),
+    ", disabled, self_registered, deleted_at, created_at, updated_at"
+);
+
+/// `COLUMNS` as an INSERT's RETURNING gives them: the roles are written after the row.
+const RETURNED_COLUMNS: &str = "id, username, email, email_verified, password_hash, \
+     display_name, given_name, family_name, CAST(NULL AS TEXT) AS roles, disabled, \
+     self_registered, deleted_at, created_at, updated_at";
 
 /// The columns `insert` writes, in the order of its placeholders.
 const INSERT_COLUMNS: &str = "id, username, email, email_verified, password_hash, display_name, \
-                              roles, disabled, created_at, updated_at, username_key, email_key, \
+                              disabled, created_at, updated_at, username_key, email_key, \
                               self_registered";
 
 fn insert_sql() -> String {
     format!(
         "INSERT INTO users ({INSERT_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) RETURNING {RETURNED_COLUMNS}"
     )
 }
 
@@ -116,7 +138,6 @@ macro_rules! bind_new_user {
             .bind($new.email_verified)
             .bind($new.password_hash.expose())
             .bind(&$new.display_name)
-            .bind(Json(&$new.roles))
             .bind(false)
             .bind($now)
             .bind(&$new.username_key)
@@ -147,15 +168,13 @@ impl UserStore {
         Self { db }
     }
 
-    /// Adds a user; a taken username or email (compared by their keys) is `Conflict`.
+    /// Adds a user with their roles; a taken username or email (compared by their keys)
+    /// is `Conflict`.
     pub async fn insert(&self, new: NewUser, now: i64) -> Result<StoredUser> {
-        let sql = insert_sql();
-        let row = on_write!(&self.db, |pool| {
-            bind_new_user!(sqlx::query_as::<_, UserRow>(&sql), new, now)
-                .fetch_one(pool)
-                .await
-        });
-        insert_outcome(row)
+        let mut tx = self.db.begin_write().await?;
+        let user = self.insert_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// As `insert`, inside `tx`.
@@ -166,7 +185,13 @@ impl UserStore {
                 .fetch_one(&mut *conn)
                 .await
         });
-        insert_outcome(row)
+        let mut user = insert_outcome(row)?;
+        let mut roles = new.roles;
+        roles.sort();
+        roles.dedup();
+        super::roles::RoleStore::set_in(tx, user.id, "", &roles, now).await?;
+        user.roles = roles;
+        Ok(user)
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<StoredUser>> {
@@ -373,17 +398,24 @@ impl UserStore {
             sqlx::query(
                 "UPDATE users SET email = '', email_key = NULL, email_verified = $2, \
                  password_hash = '', display_name = NULL, given_name = NULL, \
-                 family_name = NULL, roles = $3, disabled = $4, deleted_at = $5, updated_at = $5 \
+                 family_name = NULL, disabled = $3, deleted_at = $4, updated_at = $4 \
                  WHERE id = $1",
             )
             .bind(id)
             .bind(false)
-            .bind(Json(Vec::<String>::new()))
             .bind(true)
             .bind(now)
             .execute(&mut *conn)
             .await
             .map(|_| ())
+        })?;
+        // A tombstone holds no roles, everywhere or in any client.
+        on_tx!(tx, |conn| {
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
         })?;
         Ok(())
     }

@@ -341,9 +341,40 @@ pub(super) async fn after_sign_in(
             update(session, id, |p| p.signed_in = true).await?;
             proceed(state, session, id).await
         }
-        // Signed in for no app: the account page is what there is to see.
-        None => Ok(Redirect::to(paths::ACCOUNT).into_response()),
+        // Signed in for no app: back to the console page that sent them to sign in
+        // (`remember_return`), else the account page is what there is to see.
+        None => {
+            let back = session
+                .remove::<String>(RETURN_TO)
+                .await
+                .map_err(session_failed)?
+                .filter(|path| is_return_path(path));
+            Ok(Redirect::to(back.as_deref().unwrap_or(paths::ACCOUNT)).into_response())
+        }
     }
+}
+
+/// Where to go once signed in, kept in the session while the person signs in.
+const RETURN_TO: &str = "return_to";
+
+/// Only our own console pages are returned to: a path, never a URL of another site.
+fn is_return_path(path: &str) -> bool {
+    (path == "/admin" || path.starts_with("/admin/"))
+        && !path.starts_with("//")
+        && path.len() <= 512
+        && path.bytes().all(|b| b.is_ascii_graphic())
+        && !path.contains('\\')
+}
+
+/// Remembers `path` (one of `/admin`'s) to return to once this browser is signed in.
+pub(super) async fn remember_return(session: &Session, path: &str) -> Result<(), PageError> {
+    if !is_return_path(path) {
+        return Ok(());
+    }
+    session
+        .insert(RETURN_TO, path.to_owned())
+        .await
+        .map_err(session_failed)
 }
 
 /// After a session is flushed, puts the pending request back under the same id.

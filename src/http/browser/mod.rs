@@ -10,6 +10,7 @@ use super::paths;
 use crate::AppState;
 
 mod account;
+mod admin;
 mod authorize;
 mod consent;
 mod csrf;
@@ -79,6 +80,7 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .merge(account::routes())
         .merge(second_factor::routes())
         .merge(passkeys::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             csrf::CookieSettings::new(https),
             csrf::layer,

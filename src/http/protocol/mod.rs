@@ -1,5 +1,6 @@
 //! Machine-facing endpoints, stateless and answering in the RFC formats: discovery,
-//! JWKS, token, userinfo, revocation, introspection, the health probes, and `/metrics`.
+//! JWKS, token, userinfo, revocation, introspection, the health probes, `/metrics`, and
+//! the admin API.
 
 use axum::{
     Router,
@@ -10,6 +11,7 @@ use super::paths;
 use crate::AppState;
 use cors::preflight;
 
+pub(super) mod admin_api;
 mod cors;
 mod discovery;
 mod health;
@@ -23,6 +25,7 @@ mod userinfo;
 pub(super) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(metrics::router(state))
+        .merge(admin_api::router())
         .route(paths::DISCOVERY, get(discovery::discovery_get))
         .route(paths::JWKS, get(jwks::jwks_get))
         .route(paths::TOKEN, post(token::token_post).options(preflight))

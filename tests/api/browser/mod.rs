@@ -7,6 +7,7 @@
 //! on the PATH the tests are skipped with a note, except under CI, where they fail.
 
 mod account;
+pub(crate) mod admin;
 mod lockout;
 mod logout;
 mod passkeys;

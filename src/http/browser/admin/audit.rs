@@ -1,0 +1,9 @@
+//! The console's audit pages.
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,9 @@
+//! The admin API's registration routes.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
