@@ -3,6 +3,8 @@
 //! must go with it (sessions ended, tokens revoked, the audit event, the mail), so a
 //! failure leaves the account as it was.
 
+pub mod people;
+
 use super::{
     Accounts, identity,
     policy::{PasswordRefusal, Personal},
@@ -28,6 +30,8 @@ pub enum AdminError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    People(#[from] people::PeopleError),
 }
 
 impl AdminError {
@@ -35,7 +39,16 @@ impl AdminError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Self::NotFound(_) | Self::Deleted(_) | Self::Refused(_)
+            Self::NotFound(_)
+                | Self::Deleted(_)
+                | Self::Refused(_)
+                | Self::People(
+                    people::PeopleError::Invalid { .. }
+                        | people::PeopleError::Taken(_)
+                        | people::PeopleError::Protected(_)
+                        | people::PeopleError::NotFound
+                        | people::PeopleError::Deleted
+                )
         )
     }
 }
@@ -139,35 +152,7 @@ impl Accounts {
         disabled: bool,
     ) -> Result<StateChange, AdminError> {
         let user = self.changeable(username).await?;
-        if user.disabled == disabled {
-            return Ok(StateChange {
-                user,
-                changed: false,
-                sessions_ended: 0,
-            });
-        }
-        let now = self.clock.now();
-        let mut tx = self.store.db.begin_write().await?;
-        self.users
-            .set_disabled_in(&mut tx, user.id, disabled, now)
-            .await?;
-        let (kind, sessions_ended) = if disabled {
-            let ended = self.end_everything_in(&mut tx, user.id, None, now).await?;
-            (EventKind::AccountDisabled, ended)
-        } else {
-            (EventKind::AccountEnabled, 0)
-        };
-        let mut event = Event::new(kind, Actor::Cli).about(user.id);
-        if disabled {
-            event = event.with("sessions_ended", sessions_ended);
-        }
-        self.audit.record_in(&mut tx, event, now).await?;
-        tx.commit().await?;
-        Ok(StateChange {
-            user: StoredUser { disabled, ..user },
-            changed: true,
-            sessions_ended,
-        })
+        Ok(self.set_disabled_as(&Actor::Cli, user, disabled).await?)
     }
 }
 
@@ -176,16 +161,7 @@ impl Accounts {
     /// `AccountUnlocked` when a lock was in force. Returns the person and whether one was.
     pub async fn unlock_by_admin(&self, username: &str) -> Result<(StoredUser, bool), AdminError> {
         let user = self.changeable(username).await?;
-        let now = self.clock.now();
-        let mut tx = self.store.db.begin_write().await?;
-        let unlocked = self.store.lockouts.clear_in(&mut tx, user.id, now).await?;
-        if unlocked {
-            let event = Event::new(EventKind::AccountUnlocked, Actor::Cli)
-                .about(user.id)
-                .with("by", "admin");
-            self.audit.record_in(&mut tx, event, now).await?;
-        }
-        tx.commit().await?;
+        let unlocked = self.unlock_as(&Actor::Cli, user.id).await?;
         Ok((user, unlocked))
     }
 }

@@ -31,6 +31,29 @@ impl From<StorageError> for AccountError {
 /// How short, common or guessable it may be is the policy's (`check_password`).
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
+/// Role names as every door checks them (letters, digits, `_ - . :`, up to 64),
+/// deduplicated in their first order; the message names the first bad one.
+pub fn parse_roles(roles: &[String]) -> Result<Vec<String>, String> {
+    let mut parsed = Vec::new();
+    for role in roles {
+        let ok = !role.is_empty()
+            && role.len() <= 64
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+        if !ok {
+            let shown: String = role.chars().take(64).flat_map(char::escape_default).collect();
+            return Err(format!(
+                "`{shown}` is not a role name (letters, digits, _ - . : up to 64)"
+            ));
+        }
+        if !parsed.contains(role) {
+            parsed.push(role.clone());
+        }
+    }
+    Ok(parsed)
+}
+
 #[derive(Debug)]
 pub struct NewAccount {
     username: String,
@@ -79,22 +102,7 @@ impl NewAccount {
         if text.len() > PASSWORD_MAX_BYTES {
             return bad("the password must be at most 1024 bytes");
         }
-        let mut parsed_roles = Vec::new();
-        for role in roles {
-            let ok = !role.is_empty()
-                && role.len() <= 64
-                && role
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
-            if !ok {
-                return Err(AccountError::Invalid(format!(
-                    "`{role}` is not a role name (letters, digits, _ - . : up to 64)"
-                )));
-            }
-            if !parsed_roles.contains(role) {
-                parsed_roles.push(role.clone());
-            }
-        }
+        let parsed_roles = parse_roles(roles).map_err(AccountError::Invalid)?;
         Ok(Self {
             username: username.to_owned(),
             email: email.to_owned(),
@@ -118,6 +126,29 @@ impl NewAccount {
                 display_name: self.display_name.as_deref(),
             },
         )
+    }
+}
+
+impl NewAccount {
+    /// The roles the account is to have everywhere.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    /// Hashes the password: the row to insert (inside the caller's transaction).
+    pub async fn into_new_user(self, hasher: &PasswordHasher) -> Result<NewUser, AccountError> {
+        let password_hash = hasher.hash(self.password).await?;
+        Ok(NewUser {
+            username_key: super::identity::username_key(&self.username),
+            email_key: super::identity::email_key(&self.email).unwrap_or_default(),
+            username: self.username,
+            email: self.email,
+            email_verified: false,
+            password_hash,
+            display_name: self.display_name,
+            roles: self.roles,
+            self_registered: false,
+        })
     }
 }
 

@@ -49,6 +49,19 @@ pub enum EventKind {
     KeyRotationScheduled,
     /// The emergency rotation: a new key signs at once, every other key removed.
     KeysReplaced,
+    // Users and roles: what an admin does to someone's account in the console or API.
+    /// An admin added an account.
+    UserCreatedByAdmin,
+    /// An admin changed someone's username, email address or profile.
+    UserUpdatedByAdmin,
+    /// Someone's roles (everywhere or in a client) were replaced.
+    RolesChanged,
+    /// Every session of someone's was ended and every token of theirs revoked.
+    SignedOutEverywhere,
+    /// An admin removed someone's authenticator app, a passkey or the recovery codes.
+    SecondFactorRemovedByAdmin,
+    /// An admin sent someone the password-reset mail.
+    PasswordResetSentByAdmin,
 }
 
 impl EventKind {
@@ -87,6 +100,13 @@ impl EventKind {
             Self::PasswordAccepted => "password_accepted",
             Self::KeyRotationScheduled => "key_rotation_scheduled",
             Self::KeysReplaced => "keys_replaced",
+            // Users and roles.
+            Self::UserCreatedByAdmin => "user_created_by_admin",
+            Self::UserUpdatedByAdmin => "user_updated_by_admin",
+            Self::RolesChanged => "roles_changed",
+            Self::SignedOutEverywhere => "signed_out_everywhere",
+            Self::SecondFactorRemovedByAdmin => "second_factor_removed_by_admin",
+            Self::PasswordResetSentByAdmin => "password_reset_sent_by_admin",
         }
     }
 
@@ -126,6 +146,13 @@ impl EventKind {
             "password_accepted" => "Password accepted, second step asked for",
             "key_rotation_scheduled" => "A new signing key was scheduled",
             "keys_replaced" => "Every signing key was replaced at once",
+            // Users and roles.
+            "user_created_by_admin" => "Account created by an administrator",
+            "user_updated_by_admin" => "Account details changed by an administrator",
+            "roles_changed" => "Roles changed",
+            "signed_out_everywhere" => "Signed out everywhere by an administrator",
+            "second_factor_removed_by_admin" => "Second factor removed by an administrator",
+            "password_reset_sent_by_admin" => "Password reset link sent by an administrator",
             _ => "Security event",
         }
     }

@@ -13,8 +13,12 @@ pub const PERSONAL: &[&str] = &["openid", "profile", "email", "offline_access"];
 /// only while the person is an admin.
 pub const ADMIN_SCOPE: &str = "portcullis:admin";
 
+/// The scope that releases the person's roles: `roles` (their roles everywhere) and
+/// `client_roles` (their roles in the token's own client only).
+pub const ROLES_SCOPE: &str = "roles";
+
 /// Scopes listed in discovery.
-pub const SUPPORTED: &[&str] = PERSONAL;
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access", ROLES_SCOPE];
 
 /// Claims we can put in ID tokens and userinfo.
 pub const CLAIMS_SUPPORTED: &[&str] = &[
@@ -36,6 +40,8 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "updated_at",
     "email",
     "email_verified",
+    "roles",
+    "client_roles",
 ];
 
 /// What a client may ask for when registration names no scopes. `offline_access`
@@ -54,6 +60,10 @@ pub fn describe(scope: &str) -> (String, String) {
         "email" => (
             "See your email address".into(),
             "Your email address and whether it is verified.".into(),
+        ),
+        ROLES_SCOPE => (
+            "See your roles".into(),
+            "The roles you have at this site, and the ones you have in this app.".into(),
         ),
         ADMIN_SCOPE => (
             "Administer this server".into(),

@@ -32,8 +32,28 @@ pub struct Minted {
     pub expires_at: i64,
 }
 
+/// A person's roles as a token carries them (read when it is minted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenRoles {
+    /// Roles everywhere.
+    pub roles: Vec<String>,
+    /// Roles in the token's own client only. A separate claim rather than namespaced
+    /// values in `roles`: an app sees only its own client's roles, never another's.
+    pub client_roles: Vec<String>,
+}
+
+/// With the `roles` scope, adds `roles` and `client_roles` (both arrays, perhaps empty).
+pub fn insert_roles(claims: &mut Map<String, Value>, scopes: &Scopes, roles: &TokenRoles) {
+    if scopes.contains(super::scopes::ROLES_SCOPE) {
+        claims.insert("roles".into(), json!(roles.roles));
+        claims.insert("client_roles".into(), json!(roles.client_roles));
+    }
+}
+
 /// Who an access token speaks for.
 pub struct AccessSubject<'a> {
+    /// The person's roles, for a person's token (None for a client's own).
+    pub roles: Option<&'a TokenRoles>,
     /// The user's id, or the client's id for client_credentials.
     pub sub: &'a str,
     pub client_id: &'a str,
@@ -44,6 +64,7 @@ pub struct AccessSubject<'a> {
 /// What an ID token says about a sign-in.
 pub struct IdTokenClaims<'a> {
     pub user: &'a StoredUser,
+    pub roles: &'a TokenRoles,
     pub client_id: &'a str,
     pub scopes: &'a Scopes,
     pub nonce: Option<&'a str>,
@@ -131,6 +152,9 @@ impl Minter<'_> {
         if let Some(t) = who.auth_time {
             claims.insert("auth_time".into(), t.into());
         }
+        if let Some(roles) = who.roles {
+            insert_roles(&mut claims, &Scopes::from_stored(who.scope), roles);
+        }
         let token = self.keys.sign(&payload(claims)?, ACCESS_TOKEN_TYP)?;
         Ok(Minted {
             token: Secret::new(token),
@@ -161,6 +185,7 @@ impl Minter<'_> {
 
     pub fn id_token(&self, c: &IdTokenClaims<'_>, now: i64) -> Result<Secret, KeyError> {
         let mut claims = user_claims(c.user, c.scopes);
+        insert_roles(&mut claims, c.scopes, c.roles);
         claims.insert("iss".into(), self.issuer().into());
         claims.insert("aud".into(), c.client_id.into());
         claims.insert("iat".into(), now.into());

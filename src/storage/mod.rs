@@ -55,10 +55,10 @@ pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use purge::{PurgeTable, Retention};
 pub use recovery_codes::RecoveryCodeStore;
-pub use roles::{RoleGrant, RoleStore};
+pub use roles::{RoleGrant, RoleHolder, RoleStore};
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use totp::{StoredTotp, TotpStore};
-pub use users::{NewUser, Profile, StoredUser, UserStore};
+pub use users::{Identity, NewUser, Profile, StoredUser, UserStore};
 
 /// Runs a read: `$body` with `$pool` bound to the engine's pool. The body is compiled
 /// once per engine (its Rust types checked against each driver); one SQL text serves

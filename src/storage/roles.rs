@@ -12,6 +12,14 @@ pub struct RoleGrant {
     pub role: String,
 }
 
+/// Someone who holds a role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleHolder {
+    pub user_id: Uuid,
+    pub username: String,
+    pub disabled: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct RoleStore {
     db: Db,
@@ -134,5 +142,48 @@ impl RoleStore {
                 .map(|_| ())
         })?;
         Ok(())
+    }
+
+    /// Inside `tx`, before `active_holders_in`: touches every row of `role` everywhere,
+    /// so on PostgreSQL two transactions that each check "is this the last admin?" and
+    /// then change one take turns instead of both seeing two admins and each removing
+    /// one (SQLite's write transactions already take turns). A plain UPDATE, portable
+    /// where `SELECT ... FOR UPDATE` is not.
+    pub async fn lock_holders_in(&self, tx: &mut WriteTx, role: &str) -> Result<()> {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE user_roles SET created_at = created_at \
+                 WHERE role = $1 AND client_id = ''",
+            )
+            .bind(role)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Who holds `role`, everywhere (`client_id` '') or in one client: (user id,
+    /// username, disabled), by username; deleted accounts hold no roles.
+    pub async fn holders(&self, role: &str, client_id: &str) -> Result<Vec<RoleHolder>> {
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, (Uuid, String, bool)>(
+                "SELECT u.id, u.username, u.disabled FROM user_roles r \
+                 JOIN users u ON u.id = r.user_id \
+                 WHERE r.role = $1 AND r.client_id = $2 ORDER BY lower(u.username), u.id",
+            )
+            .bind(role)
+            .bind(client_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, username, disabled)| RoleHolder {
+                user_id,
+                username,
+                disabled,
+            })
+            .collect())
     }
 }

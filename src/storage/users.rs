@@ -37,6 +37,16 @@ pub struct Profile {
     pub family_name: Option<String>,
 }
 
+/// Who a person is known as: what an admin may rename.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub username: String,
+    pub username_key: String,
+    pub email: String,
+    pub email_key: String,
+    pub email_verified: bool,
+}
+
 #[derive(Debug)]
 pub struct NewUser {
     pub username: String,
@@ -273,6 +283,89 @@ impl UserStore {
             sqlx::query_as::<_, UserRow>(&sql).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The users whose username, email address or names contain `needle` (already
+    /// lower-cased; compared with the columns lower-cased, and with the folded username
+    /// key), ordered by username; a page of them and how many match in all. `LIKE`'s
+    /// wildcards in the needle are escaped, so `%` finds a percent sign.
+    pub async fn search(
+        &self,
+        needle: &str,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<StoredUser>, u64)> {
+        let escaped: String = needle
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("%{escaped}%");
+        let filter = "(lower(username) LIKE $1 ESCAPE '\\' OR username_key LIKE $1 ESCAPE '\\' \
+             OR lower(email) LIKE $1 ESCAPE '\\' OR lower(display_name) LIKE $1 ESCAPE '\\' \
+             OR lower(given_name) LIKE $1 ESCAPE '\\' OR lower(family_name) LIKE $1 ESCAPE '\\')";
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY lower(username), id \
+             LIMIT $2 OFFSET $3"
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM users WHERE {filter}");
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let rows = on_db!(&self.db, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(&pattern)
+                .bind(i64::from(limit))
+                .bind(offset)
+                .fetch_all(pool)
+                .await
+        })?;
+        let total = on_db!(&self.db, |pool| {
+            sqlx::query_scalar::<_, i64>(&count_sql)
+                .bind(&pattern)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok((
+            rows.into_iter().map(Into::into).collect(),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+
+    /// Replaces the username and email address (with their keys) inside `tx`; a key
+    /// someone else holds is `Conflict("username")` or `Conflict("email")`.
+    pub async fn set_identity_in(
+        &self,
+        tx: &mut WriteTx,
+        id: Uuid,
+        identity: &Identity,
+        now: i64,
+    ) -> Result<()> {
+        let done = on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET username = $2, username_key = $3, email = $4, \
+                 email_key = $5, email_verified = $6, updated_at = $7 \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(&identity.username)
+            .bind(&identity.username_key)
+            .bind(&identity.email)
+            .bind(&identity.email_key)
+            .bind(identity.email_verified)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        });
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) => match unique_violation(&e) {
+                Some(what) if what.contains("email") => Err(StorageError::Conflict("email")),
+                Some(_) => Err(StorageError::Conflict("username")),
+                None => Err(e.into()),
+            },
+        }
     }
 
     /// Replaces the password hash (after a rehash with new parameters, or a reset).

@@ -95,5 +95,12 @@ async fn claims(
         _ => return Err(invalid().into()),
     };
     let client_id = verified.str("client_id").unwrap_or_default().to_owned();
-    Ok((tokens::user_claims(&user, &scopes), client_id))
+    let mut claims = tokens::user_claims(&user, &scopes);
+    // Read live: a role change shows here at once.
+    let roles = tokens::TokenRoles {
+        client_roles: state.store.roles.in_client(user.id, &client_id).await?,
+        roles: user.roles.clone(),
+    };
+    tokens::insert_roles(&mut claims, &scopes, &roles);
+    Ok((claims, client_id))
 }

@@ -45,6 +45,7 @@ impl Grants {
         let now = self.clock.now();
         let access = self.minter().access_token(
             &AccessSubject {
+                roles: None,
                 sub: &client.client_id,
                 client_id: &client.client_id,
                 scope: &scope,

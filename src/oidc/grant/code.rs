@@ -104,9 +104,11 @@ impl Grants {
         };
         let scopes = Scopes::from_stored(&stored.scope);
         let sub = user.id.to_string();
+        let roles = self.token_roles(&user, &client.client_id).await?;
         let minter = self.minter();
         let access = minter.access_token(
             &AccessSubject {
+                roles: Some(&roles),
                 sub: &sub,
                 client_id: &client.client_id,
                 scope: &stored.scope,
@@ -123,6 +125,7 @@ impl Grants {
             Some(minter.id_token(
                 &IdTokenClaims {
                     user: &user,
+                    roles: &roles,
                     client_id: &client.client_id,
                     scopes: &scopes,
                     nonce: stored.nonce.as_deref(),

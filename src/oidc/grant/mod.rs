@@ -92,6 +92,19 @@ impl Grants {
         self.config.issuer.as_str()
     }
 
+    /// The person's roles as of now, for a token minted for `client_id`: read at every
+    /// code exchange and refresh, so a change shows at the next refresh.
+    async fn token_roles(
+        &self,
+        user: &crate::storage::StoredUser,
+        client_id: &str,
+    ) -> Result<super::tokens::TokenRoles, crate::storage::StorageError> {
+        Ok(super::tokens::TokenRoles {
+            roles: user.roles.clone(),
+            client_roles: self.store.roles.in_client(user.id, client_id).await?,
+        })
+    }
+
     /// Issues a single-use code for a validated request and a signed-in person; returns
     /// the code (stored only as its hash).
     pub async fn issue_code(

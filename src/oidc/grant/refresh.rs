@@ -86,9 +86,11 @@ impl Grants {
         };
         let sub = user.id.to_string();
         let scope = scopes.to_string();
+        let roles = self.token_roles(&user, &client.client_id).await?;
         let minter = self.minter();
         let access = minter.access_token(
             &AccessSubject {
+                roles: Some(&roles),
                 sub: &sub,
                 client_id: &client.client_id,
                 scope: &scope,
@@ -102,6 +104,7 @@ impl Grants {
             Some(minter.id_token(
                 &IdTokenClaims {
                     user: &user,
+                    roles: &roles,
                     client_id: &client.client_id,
                     scopes: &scopes,
                     nonce: None,
