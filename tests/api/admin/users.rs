@@ -336,10 +336,13 @@ async fn disabling_ends_sessions_and_kills_the_users_tokens(app: TestApp) {
 
 async fn the_roles_scope_puts_roles_in_every_token_and_a_change_shows_at_refresh(app: TestApp) {
     let ada = app.add_user("ada").await;
-    let mut reg = web_app(CALLBACK);
-    reg.scopes = vec!["openid".into(), "roles".into()];
-    let (client, secret) = app.add_client(reg.clone()).await;
-    let (other, _) = app.add_client(reg).await;
+    let reg = || {
+        let mut reg = web_app(CALLBACK);
+        reg.scopes = vec!["openid".into(), "roles".into()];
+        reg
+    };
+    let (client, secret) = app.add_client(reg()).await;
+    let (other, _) = app.add_client(reg()).await;
     let api = Api::new(&app).await;
     api.put(
         &format!("/users/{}/roles", ada.id),
