@@ -49,6 +49,12 @@ pub enum EventKind {
     KeyRotationScheduled,
     /// The emergency rotation: a new key signs at once, every other key removed.
     KeysReplaced,
+    // Dynamic client registration (RFC 7591, RFC 7592) and its initial access tokens.
+    ClientRegistered,
+    ClientRegistrationUpdated,
+    ClientRegistrationDeleted,
+    InitialAccessTokenCreated,
+    InitialAccessTokenRevoked,
 }
 
 impl EventKind {
@@ -87,6 +93,12 @@ impl EventKind {
             Self::PasswordAccepted => "password_accepted",
             Self::KeyRotationScheduled => "key_rotation_scheduled",
             Self::KeysReplaced => "keys_replaced",
+            // Dynamic client registration.
+            Self::ClientRegistered => "client_registered",
+            Self::ClientRegistrationUpdated => "client_registration_updated",
+            Self::ClientRegistrationDeleted => "client_registration_deleted",
+            Self::InitialAccessTokenCreated => "initial_access_token_created",
+            Self::InitialAccessTokenRevoked => "initial_access_token_revoked",
         }
     }
 
@@ -126,6 +138,12 @@ impl EventKind {
             "password_accepted" => "Password accepted, second step asked for",
             "key_rotation_scheduled" => "A new signing key was scheduled",
             "keys_replaced" => "Every signing key was replaced at once",
+            // Dynamic client registration.
+            "client_registered" => "An app registered itself",
+            "client_registration_updated" => "An app changed its registration",
+            "client_registration_deleted" => "An app deleted its registration",
+            "initial_access_token_created" => "A client registration token was made",
+            "initial_access_token_revoked" => "A client registration token was revoked",
             _ => "Security event",
         }
     }

@@ -31,6 +31,7 @@ mod multi_instance;
 mod outage;
 mod passkeys;
 mod rate_limits;
+mod registration;
 mod register;
 mod reset;
 mod review_endpoints;
