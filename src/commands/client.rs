@@ -118,7 +118,9 @@ pub async fn client_token(
     .await;
     store.db.close().await;
     made.map_err(|e| match e {
-        TokenError::Field(f) => CommandError::Usage(format!("--{}: {}", f.field.replace('_', "-"), f.message)),
+        TokenError::Field(f) => {
+            CommandError::Usage(format!("--{}: {}", f.field.replace('_', "-"), f.message))
+        }
         TokenError::Storage(s) => CommandError::Storage(s),
     })
 }

@@ -13,8 +13,7 @@ use crate::{
     config::RegistrationSettings,
     crypto::{constant_time_eq, random, sha256_b64url},
     storage::{
-        NewInitialToken, StorageError, Store, StoredClient, StoredInitialToken,
-        StoredRegistration,
+        NewInitialToken, StorageError, Store, StoredClient, StoredInitialToken, StoredRegistration,
     },
 };
 
@@ -123,7 +122,10 @@ pub async fn create_token(
         max_uses: req.max_uses,
     };
     let mut tx = store.db.begin_write().await?;
-    let token = store.registrations.insert_token_in(&mut tx, &new, now).await?;
+    let token = store
+        .registrations
+        .insert_token_in(&mut tx, &new, now)
+        .await?;
     let mut event = Event::new(EventKind::InitialAccessTokenCreated, actor)
         .with("token_id", token.id.clone())
         .with("expires_at", token.expires_at);
@@ -144,7 +146,11 @@ pub async fn revoke_token(
     now: i64,
 ) -> Result<Option<StoredInitialToken>, StorageError> {
     let mut tx = store.db.begin_write().await?;
-    let Some(token) = store.registrations.revoke_token_in(&mut tx, id, now).await? else {
+    let Some(token) = store
+        .registrations
+        .revoke_token_in(&mut tx, id, now)
+        .await?
+    else {
         return Ok(None);
     };
     let event = Event::new(EventKind::InitialAccessTokenRevoked, actor).with("token_id", id);
@@ -197,7 +203,11 @@ pub async fn register(
     let token_id = match initial_token {
         Some(t) => {
             let hash = sha256_b64url(t.as_bytes());
-            match store.registrations.use_token_in(&mut tx, &hash, now).await? {
+            match store
+                .registrations
+                .use_token_in(&mut tx, &hash, now)
+                .await?
+            {
                 Some(id) => Some(id),
                 None => {
                     return Err(DynamicError::InvalidToken(
@@ -208,7 +218,10 @@ pub async fn register(
         }
         None => None,
     };
-    let client = store.clients.insert_in(&mut tx, &registered.client, now).await?;
+    let client = store
+        .clients
+        .insert_in(&mut tx, &registered.client, now)
+        .await?;
     let record = StoredRegistration {
         client_id: client.client_id.clone(),
         access_token_hash: sha256_b64url(access_token.as_bytes()),
@@ -343,8 +356,11 @@ pub async fn update(
             "the registration access token is missing or not this client's",
         ));
     }
-    let event = Event::new(EventKind::ClientRegistrationUpdated, Actor::Client(client.client_id.clone()))
-        .client(client.client_id.clone());
+    let event = Event::new(
+        EventKind::ClientRegistrationUpdated,
+        Actor::Client(client.client_id.clone()),
+    )
+    .client(client.client_id.clone());
     audit.record_in(&mut tx, event, now).await?;
     tx.commit().await?;
     Ok(Registration {
@@ -367,7 +383,10 @@ pub async fn delete(
     now: i64,
 ) -> Result<(), DynamicError> {
     let mut tx = store.db.begin_write().await?;
-    store.roles.delete_client_in(&mut tx, &client.client_id).await?;
+    store
+        .roles
+        .delete_client_in(&mut tx, &client.client_id)
+        .await?;
     if !store
         .registrations
         .delete_client_in(&mut tx, &client.client_id)
@@ -377,8 +396,11 @@ pub async fn delete(
             "the registration access token is missing or not this client's",
         ));
     }
-    let event = Event::new(EventKind::ClientRegistrationDeleted, Actor::Client(client.client_id.clone()))
-        .client(client.client_id.clone());
+    let event = Event::new(
+        EventKind::ClientRegistrationDeleted,
+        Actor::Client(client.client_id.clone()),
+    )
+    .client(client.client_id.clone());
     audit.record_in(&mut tx, event, now).await?;
     tx.commit().await?;
     Ok(())

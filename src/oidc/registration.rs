@@ -77,7 +77,10 @@ pub struct CheckedMetadata {
 
 /// Checks a registration (or RFC 7592 update) request's metadata, `body`, against the
 /// policy and RFC 7591 section 2's rules.
-pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetadata, MetadataError> {
+pub fn check(
+    body: &Value,
+    policy: &RegistrationSettings,
+) -> Result<CheckedMetadata, MetadataError> {
     let Some(body) = body.as_object() else {
         return refuse("metadata", "the request body must be a JSON object");
     };
@@ -113,12 +116,18 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
     let grant_types = dedup(grant_types);
     for g in &grant_types {
         if GrantType::parse(g).is_none() {
-            return refuse("grant_types", format!("grant type `{}` is not supported", printable(g)));
+            return refuse(
+                "grant_types",
+                format!("grant type `{}` is not supported", printable(g)),
+            );
         }
         if !policy.grant_types.contains(g) {
             return refuse(
                 "grant_types",
-                format!("grant type `{g}` may not be registered here (allowed: {})", policy.grant_types.join(", ")),
+                format!(
+                    "grant type `{g}` may not be registered here (allowed: {})",
+                    policy.grant_types.join(", ")
+                ),
             );
         }
     }
@@ -133,7 +142,10 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
         if r != "code" {
             return refuse(
                 "response_types",
-                format!("response type `{}` is not supported (only code)", printable(r)),
+                format!(
+                    "response type `{}` is not supported (only code)",
+                    printable(r)
+                ),
             );
         }
     }
@@ -169,14 +181,23 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
 
     let scopes = match text(body, "scope")? {
         Some(s) => {
-            let asked: Vec<String> = dedup(s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect());
+            let asked: Vec<String> = dedup(
+                s.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            );
             if asked.is_empty() {
                 return refuse("scope", "name at least one scope, or leave scope out");
             }
             if let Some(bad) = asked.iter().find(|s| !policy.scopes.contains(s)) {
                 return refuse(
                     "scope",
-                    format!("scope `{}` may not be registered here (allowed: {})", printable(bad), policy.scopes.join(" ")),
+                    format!(
+                        "scope `{}` may not be registered here (allowed: {})",
+                        printable(bad),
+                        policy.scopes.join(" ")
+                    ),
                 );
             }
             asked
@@ -196,7 +217,13 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
             .unwrap_or_else(|| "Unnamed app".to_owned()),
     };
 
-    for field in ["client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri"] {
+    for field in [
+        "client_uri",
+        "logo_uri",
+        "tos_uri",
+        "policy_uri",
+        "jwks_uri",
+    ] {
         if let Some(uri) = text(body, field)? {
             check_web_uri(field, &uri)?;
             echoed.insert(field.into(), Value::from(uri));
@@ -204,10 +231,16 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
     }
     if let Some(jwks) = body.get("jwks") {
         if body.contains_key("jwks_uri") {
-            return refuse("jwks", "send jwks or jwks_uri, not both (RFC 7591 section 2)");
+            return refuse(
+                "jwks",
+                "send jwks or jwks_uri, not both (RFC 7591 section 2)",
+            );
         }
         if !jwks.get("keys").is_some_and(Value::is_array) {
-            return refuse("jwks", "jwks must be a JSON Web Key Set: an object with a keys array");
+            return refuse(
+                "jwks",
+                "jwks must be a JSON Web Key Set: an object with a keys array",
+            );
         }
         echoed.insert("jwks".into(), jwks.clone());
     }
@@ -230,11 +263,17 @@ pub fn check(body: &Value, policy: &RegistrationSettings) -> Result<CheckedMetad
     echoed.insert("client_name".into(), Value::from(name.clone()));
     echoed.insert("redirect_uris".into(), Value::from(redirect_uris.clone()));
     if !post_logout.is_empty() {
-        echoed.insert("post_logout_redirect_uris".into(), Value::from(post_logout.clone()));
+        echoed.insert(
+            "post_logout_redirect_uris".into(),
+            Value::from(post_logout.clone()),
+        );
     }
     echoed.insert("grant_types".into(), Value::from(grant_types.clone()));
     echoed.insert("response_types".into(), Value::from(response_types));
-    echoed.insert("token_endpoint_auth_method".into(), Value::from(method.clone()));
+    echoed.insert(
+        "token_endpoint_auth_method".into(),
+        Value::from(method.clone()),
+    );
     echoed.insert("scope".into(), Value::from(scopes.join(" ")));
 
     let registration = ClientRegistration {
@@ -300,7 +339,10 @@ fn check_registered_redirect(uri: &str) -> Result<(), MetadataError> {
 /// (http only on a loopback host, for development), no credentials in them.
 fn check_web_uri(field: &'static str, raw: &str) -> Result<(), MetadataError> {
     if raw.len() > MAX_URI || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return refuse(field, format!("must be a URL of at most {MAX_URI} characters, without spaces"));
+        return refuse(
+            field,
+            format!("must be a URL of at most {MAX_URI} characters, without spaces"),
+        );
     }
     let Ok(url) = Url::parse(raw) else {
         return refuse(field, "must be an absolute URL");
@@ -333,7 +375,10 @@ fn check_name(name: &str) -> Result<(), MetadataError> {
         return refuse("client_name", format!("must be 1 to {MAX_NAME} characters"));
     }
     if name.chars().any(deceptive) {
-        return refuse("client_name", "must not contain control or invisible characters");
+        return refuse(
+            "client_name",
+            "must not contain control or invisible characters",
+        );
     }
     Ok(())
 }
@@ -422,10 +467,17 @@ mod tests {
 
     #[test]
     fn the_defaults_of_rfc_7591_are_filled_in_and_echoed() {
-        let c = check(&json!({"redirect_uris": ["https://app.example/cb"]}), &policy()).expect("ok");
+        let c = check(
+            &json!({"redirect_uris": ["https://app.example/cb"]}),
+            &policy(),
+        )
+        .expect("ok");
         assert_eq!(c.metadata["grant_types"], json!(["authorization_code"]));
         assert_eq!(c.metadata["response_types"], json!(["code"]));
-        assert_eq!(c.metadata["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(
+            c.metadata["token_endpoint_auth_method"],
+            "client_secret_basic"
+        );
         assert_eq!(c.metadata["client_name"], "app.example");
         assert_eq!(c.metadata["scope"], "openid profile email");
         assert!(!c.registration.public);
@@ -452,11 +504,21 @@ mod tests {
             "https://a.example/c b",
             "/relative",
         ] {
-            assert_eq!(code_of(json!({"redirect_uris": [bad]})), "invalid_redirect_uri", "{bad}");
+            assert_eq!(
+                code_of(json!({"redirect_uris": [bad]})),
+                "invalid_redirect_uri",
+                "{bad}"
+            );
         }
         assert_eq!(code_of(json!({})), "invalid_redirect_uri");
-        assert_eq!(code_of(json!({"redirect_uris": ["com.example.app:/cb"]})), "ok");
-        assert_eq!(code_of(json!({"redirect_uris": ["http://127.0.0.1:9/cb"]})), "ok");
+        assert_eq!(
+            code_of(json!({"redirect_uris": ["com.example.app:/cb"]})),
+            "ok"
+        );
+        assert_eq!(
+            code_of(json!({"redirect_uris": ["http://127.0.0.1:9/cb"]})),
+            "ok"
+        );
     }
 
     #[test]
@@ -479,14 +541,38 @@ mod tests {
     fn hostile_strings_are_refused_by_the_member() {
         let uris = json!(["https://a.example/cb"]);
         for (body, field) in [
-            (json!({"redirect_uris": uris, "client_name": "Bank\u{0}"}), "client_name"),
-            (json!({"redirect_uris": uris, "client_name": "evil\u{202E}lppa"}), "client_name"),
-            (json!({"redirect_uris": uris, "client_name": "x".repeat(101)}), "client_name"),
-            (json!({"redirect_uris": uris, "client_uri": "javascript:alert(1)"}), "client_uri"),
-            (json!({"redirect_uris": uris, "logo_uri": "http://evil.example/x.png"}), "logo_uri"),
-            (json!({"redirect_uris": uris, "contacts": ["a\nb"]}), "contacts"),
-            (json!({"redirect_uris": uris, "contacts": "a@b"}), "contacts"),
-            (json!({"redirect_uris": uris, "jwks": {"keys": []}, "jwks_uri": "https://a.example/j"}), "jwks"),
+            (
+                json!({"redirect_uris": uris, "client_name": "Bank\u{0}"}),
+                "client_name",
+            ),
+            (
+                json!({"redirect_uris": uris, "client_name": "evil\u{202E}lppa"}),
+                "client_name",
+            ),
+            (
+                json!({"redirect_uris": uris, "client_name": "x".repeat(101)}),
+                "client_name",
+            ),
+            (
+                json!({"redirect_uris": uris, "client_uri": "javascript:alert(1)"}),
+                "client_uri",
+            ),
+            (
+                json!({"redirect_uris": uris, "logo_uri": "http://evil.example/x.png"}),
+                "logo_uri",
+            ),
+            (
+                json!({"redirect_uris": uris, "contacts": ["a\nb"]}),
+                "contacts",
+            ),
+            (
+                json!({"redirect_uris": uris, "contacts": "a@b"}),
+                "contacts",
+            ),
+            (
+                json!({"redirect_uris": uris, "jwks": {"keys": []}, "jwks_uri": "https://a.example/j"}),
+                "jwks",
+            ),
         ] {
             let e = check(&body, &policy()).expect_err("refused");
             assert_eq!(e.field(), field, "{body}");
@@ -496,7 +582,9 @@ mod tests {
     #[test]
     fn a_software_statement_is_refused_as_such() {
         assert_eq!(
-            code_of(json!({"redirect_uris": ["https://a.example/cb"], "software_statement": "e30.e30."})),
+            code_of(
+                json!({"redirect_uris": ["https://a.example/cb"], "software_statement": "e30.e30."})
+            ),
             "invalid_software_statement"
         );
     }

@@ -204,9 +204,8 @@ impl RegistrationStore {
     }
 
     pub async fn find_registration(&self, client_id: &str) -> Result<Option<StoredRegistration>> {
-        let sql = format!(
-            "SELECT {REGISTRATION_COLUMNS} FROM client_registrations WHERE client_id = $1"
-        );
+        let sql =
+            format!("SELECT {REGISTRATION_COLUMNS} FROM client_registrations WHERE client_id = $1");
         let row = on_db!(&self.db, |pool| {
             sqlx::query_as::<_, RegistrationRow>(&sql)
                 .bind(client_id)

@@ -107,7 +107,17 @@ pub(super) async fn configuration_put(
     };
     let now = state.clock.now();
     let policy = &state.config.registration;
-    match dynamic::update(&state.store, &state.audit, policy, &client, reg, &metadata, now).await {
+    match dynamic::update(
+        &state.store,
+        &state.audit,
+        policy,
+        &client,
+        reg,
+        &metadata,
+        now,
+    )
+    .await
+    {
         Ok(reg) => answer(&state, StatusCode::OK, reg),
         Err(e) => answer_error(e),
     }
@@ -141,7 +151,13 @@ async fn authorized(
     state: &AppState,
     client_id: &str,
     headers: &HeaderMap,
-) -> Result<(crate::storage::StoredClient, crate::storage::StoredRegistration), DynamicError> {
+) -> Result<
+    (
+        crate::storage::StoredClient,
+        crate::storage::StoredRegistration,
+    ),
+    DynamicError,
+> {
     let token = bearer(headers)?;
     dynamic::authorize(&state.store, client_id, token.as_deref()).await
 }
@@ -156,7 +172,9 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, DynamicError> {
         .to_str()
         .map_err(|_| DynamicError::InvalidToken(MALFORMED))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim().to_owned()))
         }
         _ => Err(DynamicError::InvalidToken(MALFORMED)),
@@ -201,7 +219,10 @@ fn answer(state: &AppState, status: StatusCode, reg: Registration) -> Response {
         _ => serde_json::Map::new(),
     };
     body.insert("client_id".into(), Value::from(reg.client_id.clone()));
-    body.insert("client_id_issued_at".into(), Value::from(reg.client_id_issued_at));
+    body.insert(
+        "client_id_issued_at".into(),
+        Value::from(reg.client_id_issued_at),
+    );
     if let Some(secret) = reg.client_secret {
         body.insert("client_secret".into(), Value::from(secret));
     }
@@ -214,10 +235,11 @@ fn answer(state: &AppState, status: StatusCode, reg: Registration) -> Response {
     if let Some(token) = reg.registration_access_token {
         body.insert("registration_access_token".into(), Value::from(token));
     }
-    let uri = state
-        .config
-        .issuer
-        .endpoint(&format!("{}/{}", paths::CLIENT_REGISTRATION, reg.client_id));
+    let uri =
+        state
+            .config
+            .issuer
+            .endpoint(&format!("{}/{}", paths::CLIENT_REGISTRATION, reg.client_id));
     body.insert("registration_client_uri".into(), Value::from(uri));
     let mut response = (status, Json(Value::Object(body))).into_response();
     no_store(&mut response);
@@ -233,7 +255,8 @@ fn answer_error(e: DynamicError) -> Response {
         }
         DynamicError::InvalidToken(detail) => {
             let mut response = error_response(StatusCode::UNAUTHORIZED, "invalid_token", detail);
-            let challenge = format!(r#"Bearer error="invalid_token", error_description="{detail}""#);
+            let challenge =
+                format!(r#"Bearer error="invalid_token", error_description="{detail}""#);
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }

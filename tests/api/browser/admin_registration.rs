@@ -19,7 +19,11 @@ both_backends!(an_admin_makes_a_token_shown_once_and_revokes_it);
 
 async fn make_token(b: &Browser, label: &str) -> String {
     b.find("#label").await.send_keys(label).await.expect("type");
-    b.find("#max_uses").await.send_keys("1").await.expect("type");
+    b.find("#max_uses")
+        .await
+        .send_keys("1")
+        .await
+        .expect("type");
     b.click_button("Make token").await;
     b.text(".secret-once pre").await.trim().to_owned()
 }
@@ -46,8 +50,16 @@ async fn an_admin_makes_a_token_shown_once_and_revokes_it(app: TestApp) {
             .expect("register");
         assert_eq!(r.status(), reqwest::StatusCode::CREATED);
         // A refused form keeps what was typed, with the error by the field.
-        b.find("#label").await.send_keys("second").await.expect("type");
-        b.find("#max_uses").await.send_keys("lots").await.expect("type");
+        b.find("#label")
+            .await
+            .send_keys("second")
+            .await
+            .expect("type");
+        b.find("#max_uses")
+            .await
+            .send_keys("lots")
+            .await
+            .expect("type");
         b.click_button("Make token").await;
         assert_eq!(b.status().await, 400);
         assert!(b.text("#max_uses-error").await.contains("whole number"));
@@ -88,7 +100,11 @@ async fn screenshots_of_registration() {
             shoot(&b, &dir, &format!("admin-registration-{name}.png")).await;
         }
         b.goto(&app.url("/admin/registration")).await;
-        b.find("#max_uses").await.send_keys("-3").await.expect("type");
+        b.find("#max_uses")
+            .await
+            .send_keys("-3")
+            .await
+            .expect("type");
         b.click_button("Make token").await;
         for (size, name) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
             viewport(&b, size).await;

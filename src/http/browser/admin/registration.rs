@@ -77,7 +77,11 @@ impl TokenRow {
         };
         Self {
             id: t.id,
-            label: if t.label.is_empty() { "—".into() } else { t.label },
+            label: if t.label.is_empty() {
+                "—".into()
+            } else {
+                t.label
+            },
             created_by: t.created_by,
             expires: when(t.expires_at),
             uses: match t.max_uses {
@@ -210,8 +214,14 @@ async fn token_create(
         max_uses,
         label: form.label,
     };
-    match dynamic::create_token(&state.store, &state.audit, admin.actor(), req, state.clock.now())
-        .await
+    match dynamic::create_token(
+        &state.store,
+        &state.audit,
+        admin.actor(),
+        req,
+        state.clock.now(),
+    )
+    .await
     {
         Ok(made) => {
             session
@@ -256,8 +266,14 @@ async fn token_revoke(
     if let Some(again) = guard::recent(&state, &session, &admin, PAGE).await? {
         return Ok(again);
     }
-    match dynamic::revoke_token(&state.store, &state.audit, admin.actor(), &id, state.clock.now())
-        .await?
+    match dynamic::revoke_token(
+        &state.store,
+        &state.audit,
+        admin.actor(),
+        &id,
+        state.clock.now(),
+    )
+    .await?
     {
         Some(_) => Ok(Redirect::to(PAGE).into_response()),
         None => Err(PageError::new(

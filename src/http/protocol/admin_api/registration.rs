@@ -195,6 +195,8 @@ async fn revoke_token(
     let now = state.clock.now();
     match dynamic::revoke_token(&state.store, &state.audit, caller.actor(), &id, now).await? {
         Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(Problem::not_found("there is no initial access token with that id")),
+        None => Err(Problem::not_found(
+            "there is no initial access token with that id",
+        )),
     }
 }
