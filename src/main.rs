@@ -120,6 +120,22 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make an initial access token for dynamic client registration (POST
+    /// /oauth/register); prints it, shown only this once.
+    Token {
+        /// How long it works, like 1h, 1d or 30d (at most 366 days).
+        #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+        expires_in: std::time::Duration,
+        /// How many clients it may register (default: any number until it expires).
+        #[arg(long)]
+        uses: Option<i64>,
+        /// What it is for, shown in the console's list.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Print {"id": ..., "token": ..., "expires_at": ..., "max_uses": ...} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -271,6 +287,19 @@ async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         }
         Command::Client(ClientCommand::List { json }) => {
             commands::client::list(&config, json).await
+        }
+        Command::Client(ClientCommand::Token {
+            expires_in,
+            uses,
+            label,
+            json,
+        }) => {
+            let request = portcullis::oidc::dynamic::TokenRequest {
+                expires_in,
+                max_uses: uses,
+                label,
+            };
+            commands::client::token(&config, request, json).await
         }
         Command::Keys(KeysCommand::Rotate { now }) => commands::keys::rotate(&config, now).await,
         Command::Keys(KeysCommand::List { json }) => commands::keys::list(&config, json).await,

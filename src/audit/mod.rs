@@ -62,6 +62,12 @@ pub enum EventKind {
     SecondFactorRemovedByAdmin,
     /// An admin sent someone the password-reset mail.
     PasswordResetSentByAdmin,
+    // Dynamic client registration (RFC 7591, RFC 7592) and its initial access tokens.
+    ClientRegistered,
+    ClientRegistrationUpdated,
+    ClientRegistrationDeleted,
+    InitialAccessTokenCreated,
+    InitialAccessTokenRevoked,
 }
 
 impl EventKind {
@@ -107,6 +113,12 @@ impl EventKind {
             Self::SignedOutEverywhere => "signed_out_everywhere",
             Self::SecondFactorRemovedByAdmin => "second_factor_removed_by_admin",
             Self::PasswordResetSentByAdmin => "password_reset_sent_by_admin",
+            // Dynamic client registration.
+            Self::ClientRegistered => "client_registered",
+            Self::ClientRegistrationUpdated => "client_registration_updated",
+            Self::ClientRegistrationDeleted => "client_registration_deleted",
+            Self::InitialAccessTokenCreated => "initial_access_token_created",
+            Self::InitialAccessTokenRevoked => "initial_access_token_revoked",
         }
     }
 
@@ -153,6 +165,12 @@ impl EventKind {
             "signed_out_everywhere" => "Signed out everywhere by an administrator",
             "second_factor_removed_by_admin" => "Second factor removed by an administrator",
             "password_reset_sent_by_admin" => "Password reset link sent by an administrator",
+            // Dynamic client registration.
+            "client_registered" => "An app registered itself",
+            "client_registration_updated" => "An app changed its registration",
+            "client_registration_deleted" => "An app deleted its registration",
+            "initial_access_token_created" => "A client registration token was made",
+            "initial_access_token_revoked" => "A client registration token was revoked",
             _ => "Security event",
         }
     }

@@ -98,3 +98,58 @@ pub async fn list(config: &Config, json: bool) -> Result<(), CommandError> {
     }
     Ok(())
 }
+
+/// `portcullis client token`: makes an initial access token for dynamic client
+/// registration (RFC 7591 section 3) and returns it with its record, shown this once.
+pub async fn client_token(
+    config: &Config,
+    request: crate::oidc::dynamic::TokenRequest,
+) -> Result<crate::oidc::dynamic::NewToken, CommandError> {
+    use crate::oidc::dynamic::{TokenError, create_token};
+    let store = open_store(config).await?;
+    let audit = crate::audit::Audit::new(store.audit.clone());
+    let made = create_token(
+        &store,
+        &audit,
+        crate::audit::Actor::Cli,
+        request,
+        Clock::system().now(),
+    )
+    .await;
+    store.db.close().await;
+    made.map_err(|e| match e {
+        TokenError::Field(f) => {
+            CommandError::Usage(format!("--{}: {}", f.field.replace('_', "-"), f.message))
+        }
+        TokenError::Storage(s) => CommandError::Storage(s),
+    })
+}
+
+/// `portcullis client token`, as the CLI runs it: prints the token once, or with
+/// `json`, `{"id": ..., "token": ..., "expires_at": ..., "max_uses": ...}`.
+pub async fn token(
+    config: &Config,
+    request: crate::oidc::dynamic::TokenRequest,
+    json: bool,
+) -> Result<(), CommandError> {
+    let made = client_token(config, request).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": made.token.id, "token": made.secret,
+                "expires_at": made.token.expires_at, "max_uses": made.token.max_uses,
+            })
+        );
+    } else {
+        println!("initial access token: {}", made.secret);
+        println!("id:                   {}", made.token.id);
+        println!("expires at (unix):    {}", made.token.expires_at);
+        match made.token.max_uses {
+            Some(n) => println!("registrations:        at most {n}"),
+            None => println!("registrations:        any number until it expires"),
+        }
+        println!("The token is shown only this once: give it to the app's developer now.");
+    }
+    Ok(())
+}

@@ -254,6 +254,15 @@ pub(super) async fn authenticate_client(
     if !authenticated || !allows_auth_method(&client, method) {
         return Err(failed());
     }
+    // A self-registered client's secret may expire (RFC 7591 client_secret_expires_at).
+    if !client.public {
+        let expires_at = crate::oidc::dynamic::secret_expires_at(&state.store, &client)
+            .await
+            .map_err(|e| crate::oidc::error::Error::from(e).into_oauth())?;
+        if expires_at.is_some_and(|at| state.clock.now() >= at) {
+            return Err(OAuthError::invalid_client("the client secret has expired"));
+        }
+    }
     Ok(client)
 }
 

@@ -27,3 +27,7 @@ pub(super) const RESET_PASSWORD: &str = "/reset-password";
 /// Where an opened reset link leads: the new-password form.
 pub(super) const RESET_PASSWORD_NEW: &str = "/reset-password/new";
 pub(super) const ACCOUNT: &str = "/account";
+/// Dynamic client registration (RFC 7591 section 3); a client's configuration endpoint
+/// is `CLIENT_REGISTRATION/{client_id}` (RFC 7592 section 2).
+pub(super) const CLIENT_REGISTRATION: &str = "/oauth/register";
+pub(super) const CLIENT_CONFIGURATION: &str = "/oauth/register/{client_id}";

@@ -35,6 +35,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod purge;
 pub mod recovery_codes;
+pub mod registrations;
 pub mod roles;
 pub mod sessions;
 pub mod totp;
@@ -55,6 +56,9 @@ pub use outbox::{OutboxEntry, OutboxStore, OutboxSummary, QueuedMail};
 pub use passkeys::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use purge::{PurgeTable, Retention};
 pub use recovery_codes::RecoveryCodeStore;
+pub use registrations::{
+    NewInitialToken, RegistrationStore, StoredInitialToken, StoredRegistration,
+};
 pub use roles::{RoleGrant, RoleHolder, RoleStore};
 pub use sessions::{LoadedSession, SessionInfo, SessionMeta, SessionStore};
 pub use totp::{StoredTotp, TotpStore};
@@ -306,6 +310,7 @@ pub struct Store {
     pub totp: TotpStore,
     pub recovery_codes: RecoveryCodeStore,
     pub roles: RoleStore,
+    pub registrations: RegistrationStore,
 }
 
 impl Store {
@@ -328,6 +333,7 @@ impl Store {
             totp: TotpStore::new(db.clone()),
             recovery_codes: RecoveryCodeStore::new(db.clone()),
             roles: RoleStore::new(db.clone()),
+            registrations: RegistrationStore::new(db.clone()),
             db,
         }
     }

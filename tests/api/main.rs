@@ -32,6 +32,7 @@ mod outage;
 mod passkeys;
 mod rate_limits;
 mod register;
+mod registration;
 mod reset;
 mod review_endpoints;
 mod review_flow;

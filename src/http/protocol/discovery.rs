@@ -40,6 +40,9 @@ pub(super) struct ProviderMetadata {
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
     require_request_uri_registration: bool,
+    /// RFC 8414 section 2; absent when `registration.mode` is closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
 }
 
 impl ProviderMetadata {
@@ -83,6 +86,9 @@ impl ProviderMetadata {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             require_request_uri_registration: false,
+            registration_endpoint: (state.config.registration.mode
+                != crate::config::RegistrationMode::Closed)
+                .then(|| issuer.endpoint(paths::CLIENT_REGISTRATION)),
         }
     }
 }

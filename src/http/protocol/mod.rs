@@ -1,6 +1,6 @@
 //! Machine-facing endpoints, stateless and answering in the RFC formats: discovery,
-//! JWKS, token, userinfo, revocation, introspection, the health probes, `/metrics`, and
-//! the admin API.
+//! JWKS, token, userinfo, revocation, introspection, dynamic client registration, the
+//! health probes, `/metrics`, and the admin API.
 
 use axum::{
     Router,
@@ -18,6 +18,7 @@ mod health;
 mod introspect;
 mod jwks;
 pub(super) mod metrics;
+mod registration;
 mod revoke;
 mod token;
 mod userinfo;
@@ -37,6 +38,16 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         )
         .route(paths::REVOKE, post(revoke::revoke_post).options(preflight))
         .route(paths::INTROSPECT, post(introspect::introspect_post))
+        .route(
+            paths::CLIENT_REGISTRATION,
+            post(registration::register_post),
+        )
+        .route(
+            paths::CLIENT_CONFIGURATION,
+            get(registration::configuration_get)
+                .put(registration::configuration_put)
+                .delete(registration::configuration_delete),
+        )
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
 }
