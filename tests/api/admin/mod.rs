@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod api;
+mod audit;
 
 use portcullis::{oidc::clients::ClientRegistration, storage::StoredUser};
 use reqwest::{Method, StatusCode, header::HeaderMap};

@@ -8,6 +8,7 @@
 
 mod account;
 pub(crate) mod admin;
+mod admin_audit;
 mod lockout;
 mod logout;
 mod passkeys;
