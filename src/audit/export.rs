@@ -67,7 +67,10 @@ impl Export {
         );
         [
             ("content-type", format.content_type().to_owned()),
-            ("content-disposition", format!("attachment; filename=\"{name}\"")),
+            (
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            ),
             ("cache-control", "no-store".to_owned()),
             ("portcullis-export-truncated", self.truncated.to_string()),
         ]
@@ -201,10 +204,7 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
-        assert_eq!(
-            csv_cell("=cmd|' /C calc'!A0"),
-            "\"'=cmd|' /C calc'!A0\""
-        );
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "\"'=cmd|' /C calc'!A0\"");
         assert_eq!(csv_cell("+1"), "\"'+1\"");
         assert_eq!(csv_cell("-1"), "\"'-1\"");
         assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");

@@ -142,9 +142,10 @@ impl FilterInput {
         let mut query = AuditQuery::default();
         if let Some(event) = given(&self.event) {
             plain("event", event)?;
-            let kind = ALL_KINDS.iter().find(|k| k.as_str() == event).ok_or_else(|| {
-                refuse("event", "is not an event type Portcullis records")
-            })?;
+            let kind = ALL_KINDS
+                .iter()
+                .find(|k| k.as_str() == event)
+                .ok_or_else(|| refuse("event", "is not an event type Portcullis records"))?;
             query.event = Some(kind.as_str().to_owned());
         }
         if let Some(outcome) = given(&self.outcome) {
@@ -157,7 +158,9 @@ impl FilterInput {
             plain("client_id", client_id)?;
             query.client_id = Some(client_id.to_owned());
         }
-        let time = |field: &'static str, value: &Option<String>| -> Result<Option<i64>, FilterError> {
+        let time = |field: &'static str,
+                    value: &Option<String>|
+         -> Result<Option<i64>, FilterError> {
             given(value)
                 .map(|text| {
                     plain(field, text)?;
@@ -172,10 +175,8 @@ impl FilterInput {
         };
         query.from = time("from", &self.from)?;
         query.to = time("to", &self.to)?;
-        if let (Some(from), Some(to)) = (query.from, query.to) {
-            if from > to {
-                return Err(refuse("to", "must not be before from"));
-            }
+        if matches!((query.from, query.to), (Some(from), Some(to)) if from > to) {
+            return Err(refuse("to", "must not be before from"));
         }
         if let Some(user) = given(&self.user) {
             plain("user", user)?;
@@ -185,7 +186,9 @@ impl FilterInput {
                     .find_by_login(user)
                     .await?
                     .map(|u| u.id)
-                    .ok_or_else(|| refuse("user", "names no account: give a username or a user id"))?,
+                    .ok_or_else(|| {
+                        refuse("user", "names no account: give a username or a user id")
+                    })?,
             };
             query.user_id = Some(id);
         }
@@ -295,7 +298,13 @@ mod tests {
         assert_eq!(parse_time("2025-12-02T13:00"), Some(1_764_680_400));
         assert_eq!(parse_time("2025-12-02 13:00:00"), Some(1_764_680_400));
         assert_eq!(format_time(1_764_680_400), "2025-12-02T13:00:00Z");
-        for bad in ["yesterday", "2025-13-02T13:00", "2025-12-02T13:00:00+99:00", "\u{0}", "-5"] {
+        for bad in [
+            "yesterday",
+            "2025-13-02T13:00",
+            "2025-12-02T13:00:00+99:00",
+            "\u{0}",
+            "-5",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

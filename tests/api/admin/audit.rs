@@ -73,7 +73,10 @@ async fn each_filter_narrows_the_log_and_pages_follow_next_offset(app: TestApp) 
     let total = all.body["page"]["total"].as_u64().expect("total");
     assert!(total >= 4, "{}", all.body);
     // Newest first.
-    let ats: Vec<i64> = items(&all).iter().map(|e| e["at"].as_i64().unwrap()).collect();
+    let ats: Vec<i64> = items(&all)
+        .iter()
+        .map(|e| e["at"].as_i64().unwrap())
+        .collect();
     assert!(ats.windows(2).all(|w| w[0] >= w[1]), "{ats:?}");
     assert_eq!(items(&all)[0]["event"], "consent_given");
     assert_eq!(items(&all)[0]["description"], "Gave an app access");
@@ -83,15 +86,22 @@ async fn each_filter_narrows_the_log_and_pages_follow_next_offset(app: TestApp) 
     let by_id = api.get(&format!("/audit?user={}", ada.id)).await;
     assert_eq!(items(&by_name), items(&by_id));
     assert!(!items(&by_name).is_empty());
-    assert!(items(&by_name).iter().all(|e| e["user_id"] == ada.id.to_string()
-        && e["username"] == "ada"));
+    assert!(
+        items(&by_name)
+            .iter()
+            .all(|e| e["user_id"] == ada.id.to_string() && e["username"] == "ada")
+    );
 
     // ada's failed sign-ins: exactly one.
-    let failed = api.get("/audit?user=ada&event=sign_in&outcome=failure").await;
+    let failed = api
+        .get("/audit?user=ada&event=sign_in&outcome=failure")
+        .await;
     assert_eq!(items(&failed).len(), 1, "{}", failed.body);
     assert_eq!(items(&failed)[0]["outcome"], "failure");
     assert_eq!(items(&failed)[0]["actor"], "anonymous");
-    let ok = api.get("/audit?user=ada&event=sign_in&outcome=success").await;
+    let ok = api
+        .get("/audit?user=ada&event=sign_in&outcome=success")
+        .await;
     assert_eq!(items(&ok).len(), 1, "{}", ok.body);
 
     // By client, and by time.
@@ -99,7 +109,11 @@ async fn each_filter_narrows_the_log_and_pages_follow_next_offset(app: TestApp) 
     assert_eq!(items(&client).len(), 1, "{}", client.body);
     assert_eq!(items(&client)[0]["ip"], "198.51.100.7");
     let recent = api.get(&format!("/audit?from={later}")).await;
-    assert!(items(&recent).iter().all(|e| e["at"].as_i64().unwrap() >= later));
+    assert!(
+        items(&recent)
+            .iter()
+            .all(|e| e["at"].as_i64().unwrap() >= later)
+    );
     assert!(items(&recent).iter().any(|e| e["event"] == "consent_given"));
     let early = api
         .get(&format!("/audit?from={start}&to={}", later - 1))
@@ -249,9 +263,20 @@ async fn exports_parse_back_and_csv_is_defused(app: TestApp) {
 
     let r = export(&app, &api.token, &format!("user={about}&format=csv")).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"portcullis-audit-"), "{disposition}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"portcullis-audit-"),
+        "{disposition}"
+    );
     assert!(disposition.ends_with(".csv\""), "{disposition}");
     assert_eq!(r.headers()["portcullis-export-truncated"], "false");
     let text = r.text().await.unwrap();
@@ -275,13 +300,21 @@ async fn exports_parse_back_and_csv_is_defused(app: TestApp) {
     // No cell of the file starts a formula.
     for r in &rows {
         for cell in r {
-            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?}"
+            );
         }
     }
 
     let r = export(&app, &api.token, &format!("user={about}&format=jsonl")).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/jsonl"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/jsonl")
+    );
     let text = r.text().await.unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -318,11 +351,17 @@ async fn the_overview_counts_users_clients_sessions_and_sign_ins(app: TestApp) {
     assert_eq!(n(&after, "clients"), n(&before, "clients"));
     assert!(n(&after, "clients") >= 1);
     assert_eq!(n(&after, "sign_ins_24h"), n(&before, "sign_ins_24h") + 1);
-    assert_eq!(n(&after, "failed_sign_ins_24h"), n(&before, "failed_sign_ins_24h") + 2);
+    assert_eq!(
+        n(&after, "failed_sign_ins_24h"),
+        n(&before, "failed_sign_ins_24h") + 2
+    );
     assert!(n(&after, "active_sessions") >= 1);
     assert_eq!(after.body["signing_kid"], app.state.keys.signing_kid());
     // A day later the sign-ins have aged out of the counts.
-    app.clock.advance(std::time::Duration::from_secs(24 * 3600 + 1));
+    app.clock
+        .advance(std::time::Duration::from_secs(24 * 3600 + 1));
+    // (The token has expired by then: a fresh one.)
+    let api = Api::new(&app).await;
     let later = api.get("/overview").await;
     assert_eq!(n(&later, "sign_ins_24h"), 0);
     assert_eq!(n(&later, "failed_sign_ins_24h"), 0);
@@ -365,7 +404,12 @@ async fn a_rotation_through_the_api_is_published_at_once(app: TestApp) {
     // Recorded once, with the API client as actor.
     let events = api.get("/audit?event=key_rotation_scheduled").await;
     assert_eq!(items(&events).len(), 1, "{}", events.body);
-    assert!(items(&events)[0]["actor"].as_str().unwrap().starts_with("client:"));
+    assert!(
+        items(&events)[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("client:")
+    );
     assert_eq!(items(&events)[0]["detail"]["kid"], kid.as_str());
 
     // The emergency rotation: a new key signs at once, every other one is gone.
@@ -413,9 +457,15 @@ async fn every_route_wants_an_admin_token(app: TestApp) {
         call(&app, method.clone(), path, None, body.clone())
             .await
             .assert_problem(StatusCode::UNAUTHORIZED);
-        call(&app, method.clone(), path, Some("not-a-token"), body.clone())
-            .await
-            .assert_problem(StatusCode::UNAUTHORIZED);
+        call(
+            &app,
+            method.clone(),
+            path,
+            Some("not-a-token"),
+            body.clone(),
+        )
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
         call(&app, method, path, Some(&weak), body)
             .await
             .assert_problem(StatusCode::FORBIDDEN);
@@ -423,7 +473,12 @@ async fn every_route_wants_an_admin_token(app: TestApp) {
     assert_eq!(app.state.keys.signing_kid(), signing, "nothing rotated");
     // The OpenAPI document lists every route.
     let (_, doc) = app.get_json("/admin/api/openapi.json").await;
-    for path in ["/admin/api/v1/overview", "/admin/api/v1/audit", "/admin/api/v1/audit/export", "/admin/api/v1/keys/rotate"] {
+    for path in [
+        "/admin/api/v1/overview",
+        "/admin/api/v1/audit",
+        "/admin/api/v1/audit/export",
+        "/admin/api/v1/keys/rotate",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
 }

@@ -32,7 +32,11 @@ async fn filter(b: &Browser, user: &str, event: &str, outcome: &str) {
     let field = b.find("#user").await;
     field.clear().await.expect("clear");
     field.send_keys(user).await.expect("type");
-    b.find("#event").await.select_by_value(event).await.expect("event");
+    b.find("#event")
+        .await
+        .select_by_value(event)
+        .await
+        .expect("event");
     b.find("#outcome")
         .await
         .select_by_value(outcome)
@@ -63,15 +67,30 @@ async fn an_admin_filters_the_log_to_one_persons_failed_sign_ins(app: TestApp) {
         assert_eq!(rows.len(), 2);
         for row in rows {
             let text = row.text().await.expect("row");
-            assert!(text.contains("Signed in") && text.contains("Failed") && text.contains("ada"), "{text}");
+            assert!(
+                text.contains("Signed in") && text.contains("Failed") && text.contains("ada"),
+                "{text}"
+            );
         }
         // The form keeps what was asked.
         assert_eq!(b.value("#user").await, "ada");
         assert_eq!(b.value("#event").await, "sign_in");
         // A user who does not exist: the error by the field, what was typed kept.
         filter(&b, "nobody", "sign_in", "failure").await;
-        assert_eq!(b.find("#user").await.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
-        assert!(b.text("#user-error").await.contains("no account"), "{}", b.text("#user-error").await);
+        assert_eq!(
+            b.find("#user")
+                .await
+                .attr("aria-invalid")
+                .await
+                .expect("attr")
+                .as_deref(),
+            Some("true")
+        );
+        assert!(
+            b.text("#user-error").await.contains("no account"),
+            "{}",
+            b.text("#user-error").await
+        );
         assert_eq!(b.value("#user").await, "nobody");
     })
     .await;
@@ -93,7 +112,11 @@ async fn an_admin_schedules_a_rotation_and_sees_the_new_key(app: TestApp) {
             .expect("a new key in the ring");
         let row = b.find(&format!("tr[data-kid='{}']", new.kid)).await;
         assert!(row.text().await.expect("row").contains("published"));
-        assert_eq!(app.state.keys.signing_kid(), before, "the old key still signs");
+        assert_eq!(
+            app.state.keys.signing_kid(),
+            before,
+            "the old key still signs"
+        );
         // A stale sign-in may not replace the keys.
         app.clock.advance(std::time::Duration::from_secs(16 * 60));
         b.goto(&app.url("/admin/keys/replace")).await;

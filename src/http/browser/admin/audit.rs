@@ -143,13 +143,23 @@ async fn audit_page(
         Err(response) => return Ok(response),
     };
     let Query(form) = form.map_err(|_| {
-        PageError::bad_request("Unreadable filter", "The filter in the address could not be read.")
+        PageError::bad_request(
+            "Unreadable filter",
+            "The filter in the address could not be read.",
+        )
     })?;
     let offset: u64 = match form.offset.as_deref().map(str::trim) {
         None | Some("") => 0,
-        Some(n) => n.parse().ok().filter(|n| *n <= i64::MAX as u64).ok_or_else(|| {
-            PageError::bad_request("Unreadable page", "The page in the address is not a number.")
-        })?,
+        Some(n) => n
+            .parse()
+            .ok()
+            .filter(|n| *n <= i64::MAX as u64)
+            .ok_or_else(|| {
+                PageError::bad_request(
+                    "Unreadable page",
+                    "The page in the address is not a number.",
+                )
+            })?,
     };
     let kinds = ALL_KINDS
         .iter()
@@ -206,7 +216,10 @@ async fn export(
         return Ok(response);
     }
     let Query(form) = form.map_err(|_| {
-        PageError::bad_request("Unreadable filter", "The filter in the address could not be read.")
+        PageError::bad_request(
+            "Unreadable filter",
+            "The filter in the address could not be read.",
+        )
     })?;
     let format = match form.format.as_deref().map(str::trim) {
         None | Some("") => Format::JsonLines,
@@ -219,7 +232,10 @@ async fn export(
         Err(FilterError::Field { field, message }) => {
             return Err(PageError::bad_request(
                 "Filter refused",
-                format!("{} {message}. Change the filter on the audit page.", label(field)),
+                format!(
+                    "{} {message}. Change the filter on the audit page.",
+                    label(field)
+                ),
             ));
         }
         Err(FilterError::Storage(e)) => return Err(e.into()),

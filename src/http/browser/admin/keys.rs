@@ -103,7 +103,11 @@ async fn keys_page(
     // Only a kid, never anything else from the address, goes into the notice.
     let kid = done
         .kid
-        .filter(|k| k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|k| {
+            k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .unwrap_or_default();
     let notice = match done.done.as_deref() {
         Some("scheduled") => Some(format!(
@@ -156,7 +160,11 @@ async fn rotate(
     let rotation = admin::rotate_keys(&state, admin.actor(), false, state.clock.now())
         .await
         .map_err(rotation_failed)?;
-    let done = if rotation.added { "scheduled" } else { "waiting" };
+    let done = if rotation.added {
+        "scheduled"
+    } else {
+        "waiting"
+    };
     Ok(Redirect::to(&format!("{KEYS}?done={done}&kid={}", rotation.kid)).into_response())
 }
 

@@ -162,7 +162,11 @@ async fn list_events(
     let query = params.filter().resolve(&state.accounts).await?;
     let (events, total) = state
         .audit
-        .search(&query, i64::from(limit), i64::try_from(offset).unwrap_or(i64::MAX))
+        .search(
+            &query,
+            i64::from(limit),
+            i64::try_from(offset).unwrap_or(i64::MAX),
+        )
         .await?;
     let page = PageInfo::new(total, limit, offset, events.len());
     Ok(axum::Json(EventList {
@@ -192,7 +196,11 @@ async fn export_events(
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Response, Problem> {
     if params.limit.is_some() || params.offset.is_some() {
-        let field = if params.limit.is_some() { "limit" } else { "offset" };
+        let field = if params.limit.is_some() {
+            "limit"
+        } else {
+            "offset"
+        };
         return Err(Problem::invalid_field(
             field,
             "an export is not paginated: narrow it with from and to",
