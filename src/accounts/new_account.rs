@@ -42,7 +42,11 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<String>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
         if !ok {
-            let shown: String = role.chars().take(64).flat_map(char::escape_default).collect();
+            let shown: String = role
+                .chars()
+                .take(64)
+                .flat_map(char::escape_default)
+                .collect();
             return Err(format!(
                 "`{shown}` is not a role name (letters, digits, _ - . : up to 64)"
             ));

@@ -3,6 +3,10 @@
 //! (`Audit::record_in`), or alone when nothing else changed (`Audit::record`). Never a
 //! password, code, token or link goes into an event.
 
+pub mod admin;
+pub mod export;
+pub mod filter;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 

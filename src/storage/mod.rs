@@ -43,7 +43,7 @@ pub mod users;
 pub mod versions;
 
 pub use account_tokens::{AccountTokenStore, Purpose, StoredAccountToken, TokenUse};
-pub use audit::{AuditRecord, AuditStore};
+pub use audit::{ActivityCounts, AuditListed, AuditQuery, AuditRecord, AuditStore};
 pub use authorization_posts::AuthorizationPostStore;
 pub use clients::{ClientStore, NewClient, StoredClient};
 pub use codes::{CodeStore, CodeUse, NewCode, StoredCode};

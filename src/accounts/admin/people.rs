@@ -18,11 +18,10 @@ use uuid::Uuid;
 use super::StateChange;
 use crate::{
     accounts::{
-        AccountError, Accounts, NewAccount,
-        identity,
+        AccountError, Accounts, NewAccount, identity,
         manage::{
-            Activity, ConnectedApp, ManageError, ProfileInput, SignedInBrowser,
-            Field as ProfileField,
+            Activity, ConnectedApp, Field as ProfileField, ManageError, ProfileInput,
+            SignedInBrowser,
         },
         new_account::parse_roles,
         second_factor::Methods,
@@ -31,8 +30,7 @@ use crate::{
     crypto::{PasswordError, Secret, random},
     mail::{MailError, Message},
     storage::{
-        Identity, Profile, RoleGrant, RoleHolder, StorageError, StoredPasskey, StoredUser,
-        WriteTx,
+        Identity, Profile, RoleGrant, RoleHolder, StorageError, StoredPasskey, StoredUser, WriteTx,
     },
 };
 
@@ -212,7 +210,10 @@ fn removes_admin(user: &StoredUser, after: &[String]) -> bool {
 impl Accounts {
     /// The person with this id, tombstones included.
     async fn person(&self, id: Uuid) -> Result<StoredUser, PeopleError> {
-        self.users.find_by_id(id).await?.ok_or(PeopleError::NotFound)
+        self.users
+            .find_by_id(id)
+            .await?
+            .ok_or(PeopleError::NotFound)
     }
 
     /// The person with this id, if they may be changed (not a tombstone).
@@ -312,7 +313,13 @@ impl Accounts {
         let display_name = new
             .display_name
             .as_deref()
-            .map(|n| plain("display_name", n, crate::accounts::manage::PROFILE_MAX_CHARS))
+            .map(|n| {
+                plain(
+                    "display_name",
+                    n,
+                    crate::accounts::manage::PROFILE_MAX_CHARS,
+                )
+            })
             .transpose()?;
         let account = NewAccount::parse(
             &new.username,
@@ -330,7 +337,10 @@ impl Accounts {
                 .check_password(&self.password_policy())
                 .map_err(|r| PeopleError::invalid("password", r.to_string()))?;
         }
-        let row = account.into_new_user(&self.hasher).await.map_err(account_error)?;
+        let row = account
+            .into_new_user(&self.hasher)
+            .await
+            .map_err(account_error)?;
         let now = self.clock.now();
         let mut tx = self.store.db.begin_write().await?;
         let user = self
@@ -391,7 +401,8 @@ impl Accounts {
             changed.push("email_verified");
         }
         let keep = |new: &Option<String>, old: &Option<String>| {
-            new.clone().unwrap_or_else(|| old.clone().unwrap_or_default())
+            new.clone()
+                .unwrap_or_else(|| old.clone().unwrap_or_default())
         };
         let (display, given, family) = (
             keep(&changes.display_name, &user.display_name),
@@ -442,7 +453,9 @@ impl Accounts {
             .set_identity_in(&mut tx, id, &identity, now)
             .await
             .map_err(storage_error)?;
-        self.users.set_profile_in(&mut tx, id, &profile, now).await?;
+        self.users
+            .set_profile_in(&mut tx, id, &profile, now)
+            .await?;
         let event = Event::new(EventKind::UserUpdatedByAdmin, actor.clone())
             .about(id)
             .with("changed", changed.join(" "));
@@ -460,11 +473,11 @@ impl Accounts {
         set: RoleSet,
     ) -> Result<Vec<RoleGrant>, PeopleError> {
         let user = self.changeable_person(id).await?;
-        let everywhere = parse_roles(&set.everywhere).map_err(|m| PeopleError::invalid("roles", m))?;
+        let everywhere =
+            parse_roles(&set.everywhere).map_err(|m| PeopleError::invalid("roles", m))?;
         let mut per_client = BTreeMap::new();
         for (client_id, roles) in &set.per_client {
-            let roles =
-                parse_roles(roles).map_err(|m| PeopleError::invalid("client_roles", m))?;
+            let roles = parse_roles(roles).map_err(|m| PeopleError::invalid("client_roles", m))?;
             let known = client_id.len() <= 255
                 && !client_id.chars().any(char::is_control)
                 && self
@@ -478,7 +491,11 @@ impl Accounts {
                     "client_roles",
                     format!(
                         "there is no client `{}`",
-                        client_id.chars().take(64).flat_map(char::escape_default).collect::<String>()
+                        client_id
+                            .chars()
+                            .take(64)
+                            .flat_map(char::escape_default)
+                            .collect::<String>()
                     ),
                 ));
             }
@@ -684,8 +701,13 @@ impl Accounts {
         let user = self.changeable_person(id).await?;
         let now = self.clock.now();
         let mut tx = self.store.db.begin_write().await?;
-        self.keep_an_admin_in(&mut tx, actor, &user, "you cannot delete your own account here; use your account page")
-            .await?;
+        self.keep_an_admin_in(
+            &mut tx,
+            actor,
+            &user,
+            "you cannot delete your own account here; use your account page",
+        )
+        .await?;
         let message = Message::AccountDeleted {
             name: Self::salutation(&user),
         };
@@ -706,7 +728,10 @@ impl Accounts {
             .delete_all_for_user_in(&mut tx, user.id)
             .await?;
         self.store.totp.remove_in(&mut tx, user.id).await?;
-        self.store.recovery_codes.remove_in(&mut tx, user.id).await?;
+        self.store
+            .recovery_codes
+            .remove_in(&mut tx, user.id)
+            .await?;
         self.users.tombstone_in(&mut tx, user.id, now).await?;
         let event = Event::new(EventKind::AccountDeleted, actor.clone())
             .about(user.id)
@@ -797,7 +822,10 @@ mod tests {
     #[test]
     fn typed_text_with_control_characters_or_too_long_is_refused_by_its_field() {
         assert_eq!(plain("q", " ada ", 10).ok().as_deref(), Some("ada"));
-        assert_eq!(plain("q", "a\0b", 10).err().and_then(|e| e.field()), Some("q"));
+        assert_eq!(
+            plain("q", "a\0b", 10).err().and_then(|e| e.field()),
+            Some("q")
+        );
         assert!(plain("q", &"x".repeat(11), 10).is_err());
     }
 }

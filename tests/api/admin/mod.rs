@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod api;
+mod audit;
 mod users;
 
 use portcullis::{oidc::clients::ClientRegistration, storage::StoredUser};

@@ -88,15 +88,38 @@ async fn create_refuses_bad_fields_by_name_and_taken_names_with_409(app: TestApp
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     assert_eq!(made.body["roles"], json!(["billing"]));
-    assert!(made.headers["location"].to_str().unwrap().ends_with(made.body["id"].as_str().unwrap()));
+    assert!(
+        made.headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(made.body["id"].as_str().unwrap())
+    );
 
     for (body, field) in [
-        (json!({"username": "a b", "email": "x@example.com", "password": "tangerine orbit whisper"}), "username"),
-        (json!({"username": "nul\u{0}", "email": "x@example.com", "password": "tangerine orbit whisper"}), "username"),
-        (json!({"username": "bob", "email": "nope", "password": "tangerine orbit whisper"}), "email"),
-        (json!({"username": "bob", "email": "bob@example.com", "password": "short"}), "password"),
-        (json!({"username": "bob", "email": "bob@example.com", "password": "tangerine orbit whisper", "roles": ["ad min"]}), "roles"),
-        (json!({"username": "bob", "email": "bob@example.com", "password": "tangerine orbit whisper", "display_name": "\u{1b}[2J"}), "display_name"),
+        (
+            json!({"username": "a b", "email": "x@example.com", "password": "tangerine orbit whisper"}),
+            "username",
+        ),
+        (
+            json!({"username": "nul\u{0}", "email": "x@example.com", "password": "tangerine orbit whisper"}),
+            "username",
+        ),
+        (
+            json!({"username": "bob", "email": "nope", "password": "tangerine orbit whisper"}),
+            "email",
+        ),
+        (
+            json!({"username": "bob", "email": "bob@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "bob", "email": "bob@example.com", "password": "tangerine orbit whisper", "roles": ["ad min"]}),
+            "roles",
+        ),
+        (
+            json!({"username": "bob", "email": "bob@example.com", "password": "tangerine orbit whisper", "display_name": "\u{1b}[2J"}),
+            "display_name",
+        ),
     ] {
         let answer = api.post("/users", body.clone()).await;
         answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
@@ -116,16 +139,22 @@ async fn create_refuses_bad_fields_by_name_and_taken_names_with_409(app: TestApp
     assert_eq!(taken.refused_fields(), ["email"]);
 
     // Unknown fields and unreadable bodies are 400.
-    api.post("/users", json!({"username": "bob", "email": "b@example.com", "admin": true}))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST);
+    api.post(
+        "/users",
+        json!({"username": "bob", "email": "b@example.com", "admin": true}),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST);
     api.post("/users", json!("nope"))
         .await
         .assert_problem(StatusCode::BAD_REQUEST);
 
     // Without a password: an invitation (the reset mail), and nobody knows the password.
     let invited = api
-        .post("/users", json!({"username": "bob", "email": "bob@example.com"}))
+        .post(
+            "/users",
+            json!({"username": "bob", "email": "bob@example.com"}),
+        )
         .await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
 }
@@ -144,13 +173,18 @@ async fn a_user_is_read_changed_and_deleted(app: TestApp) {
     assert_eq!(detail.body["second_factors"]["totp"], false);
 
     let changed = api
-        .patch(&path, json!({"username": "ada.l", "display_name": "Ada Lovelace"}))
+        .patch(
+            &path,
+            json!({"username": "ada.l", "display_name": "Ada Lovelace"}),
+        )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     assert_eq!(changed.body["username"], "ada.l");
     assert_eq!(changed.body["display_name"], "Ada Lovelace");
 
-    let taken = api.patch(&path, json!({"email": "GRACE@example.com"})).await;
+    let taken = api
+        .patch(&path, json!({"email": "GRACE@example.com"}))
+        .await;
     taken.assert_problem(StatusCode::CONFLICT);
     assert_eq!(taken.refused_fields(), ["email"]);
     let bad = api.patch(&path, json!({"given_name": "a\u{202e}b"})).await;
@@ -165,10 +199,20 @@ async fn a_user_is_read_changed_and_deleted(app: TestApp) {
     assert_eq!(api.get(&path).await.body["email"], "ada@example.com");
 
     // The account actions answer on a live account.
-    assert_eq!(api.post(&format!("{path}/unlock"), json!({})).await.body["changed"], false);
-    assert_eq!(api.post(&format!("{path}/sign-out"), json!({})).await.status, StatusCode::OK);
     assert_eq!(
-        api.post(&format!("{path}/password-reset"), json!({})).await.status,
+        api.post(&format!("{path}/unlock"), json!({})).await.body["changed"],
+        false
+    );
+    assert_eq!(
+        api.post(&format!("{path}/sign-out"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post(&format!("{path}/password-reset"), json!({}))
+            .await
+            .status,
         StatusCode::ACCEPTED
     );
     api.delete(&format!("{path}/second-factors/totp"))
@@ -204,7 +248,11 @@ async fn routes_refuse_without_a_token_and_name_no_one_with_a_bad_id(app: TestAp
     }
     let unknown = uuid::Uuid::new_v4();
     let api = Api::new(&app).await;
-    for p in [format!("/users/{unknown}"), "/users/not-a-uuid".to_owned(), "/users/%00".to_owned()] {
+    for p in [
+        format!("/users/{unknown}"),
+        "/users/not-a-uuid".to_owned(),
+        "/users/%00".to_owned(),
+    ] {
         api.get(&p).await.assert_problem(StatusCode::NOT_FOUND);
     }
     api.post(&format!("/users/{unknown}/disable"), json!({}))
@@ -232,21 +280,36 @@ async fn roles_are_set_everywhere_and_per_client_and_found_by_role(app: TestApp)
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.body["roles"], json!(["billing", "support"]));
-    assert_eq!(set.body["client_roles"][&client.client_id], json!(["editor"]));
+    assert_eq!(
+        set.body["client_roles"][&client.client_id],
+        json!(["editor"])
+    );
 
     let who = api.get("/roles/support/users").await;
     assert_eq!(who.body["items"][0]["username"], "ada", "{}", who.body);
     let who = api
-        .get(&format!("/roles/editor/users?client_id={}", client.client_id))
+        .get(&format!(
+            "/roles/editor/users?client_id={}",
+            client.client_id
+        ))
         .await;
     assert_eq!(who.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(api.get("/roles/editor/users").await.body["items"], json!([]));
+    assert_eq!(
+        api.get("/roles/editor/users").await.body["items"],
+        json!([])
+    );
 
     for (body, field) in [
         (json!({"roles": ["no spaces"]}), "roles"),
         (json!({"roles": ["x\u{0}"]}), "roles"),
-        (json!({"roles": [], "client_roles": {"no-such-client": ["a"]}}), "client_roles"),
-        (json!({"roles": [], "client_roles": {client.client_id.clone(): ["b@d"]}}), "client_roles"),
+        (
+            json!({"roles": [], "client_roles": {"no-such-client": ["a"]}}),
+            "client_roles",
+        ),
+        (
+            json!({"roles": [], "client_roles": {client.client_id.clone(): ["b@d"]}}),
+            "client_roles",
+        ),
     ] {
         let answer = api.put(&path, body.clone()).await;
         answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
@@ -265,13 +328,24 @@ async fn the_last_admin_and_ones_own_admin_role_are_protected(app: TestApp) {
     let script = Api::new(&app).await;
     // The script (a client) may not remove the only admin, by any door.
     let path = format!("/users/{}", grace.id);
-    let last = script.put(&format!("{path}/roles"), json!({"roles": []})).await;
+    let last = script
+        .put(&format!("{path}/roles"), json!({"roles": []}))
+        .await;
     last.assert_problem(StatusCode::CONFLICT);
-    assert!(last.body["detail"].as_str().unwrap().contains("last active admin"));
-    script.post(&format!("{path}/disable"), json!({}))
+    assert!(
+        last.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last active admin")
+    );
+    script
+        .post(&format!("{path}/disable"), json!({}))
         .await
         .assert_problem(StatusCode::CONFLICT);
-    script.delete(&path).await.assert_problem(StatusCode::CONFLICT);
+    script
+        .delete(&path)
+        .await
+        .assert_problem(StatusCode::CONFLICT);
 
     // With a second admin, grace's own token still cannot take her own role away.
     let linus = add_admin(&app, "linus").await;
@@ -286,9 +360,16 @@ async fn the_last_admin_and_ones_own_admin_role_are_protected(app: TestApp) {
         app: &app,
         token: tokens.access_token().secret().clone(),
     };
-    let own = grace_api.put(&format!("{path}/roles"), json!({"roles": []})).await;
+    let own = grace_api
+        .put(&format!("{path}/roles"), json!({"roles": []}))
+        .await;
     own.assert_problem(StatusCode::CONFLICT);
-    assert!(own.body["detail"].as_str().unwrap().contains("your own admin role"));
+    assert!(
+        own.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("your own admin role")
+    );
     grace_api
         .post(&format!("{path}/disable"), json!({}))
         .await
@@ -308,18 +389,31 @@ async fn disabling_ends_sessions_and_kills_the_users_tokens(app: TestApp) {
     let rp = Rp::discover(&app, &client.client_id, secret.as_deref(), CALLBACK).await;
     let (tokens, _) = rp.sign_in_and_exchange(&app, &["openid"], "ada").await;
     let access = tokens.access_token().secret().clone();
-    let refresh = tokens.refresh_token().expect("a refresh token").secret().clone();
+    let refresh = tokens
+        .refresh_token()
+        .expect("a refresh token")
+        .secret()
+        .clone();
     assert!(rp.userinfo(&access).await.is_ok());
 
     let api = Api::new(&app).await;
     let path = format!("/users/{}", ada.id);
-    assert_eq!(api.get(&path).await.body["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get(&path).await.body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let done = api.post(&format!("{path}/disable"), json!({})).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["sessions_ended"], 1);
     assert_eq!(api.get(&path).await.body["sessions"], json!([]));
 
-    assert!(rp.userinfo(&access).await.is_err(), "the access token is dead");
+    assert!(
+        rp.userinfo(&access).await.is_err(),
+        "the access token is dead"
+    );
     let (status, _, body) = app
         .post_token(
             Some((&client.client_id, secret.as_deref().unwrap())),
@@ -329,8 +423,14 @@ async fn disabling_ends_sessions_and_kills_the_users_tokens(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
     // Again: nothing to do. Enabled again, the old tokens stay dead.
-    assert_eq!(api.post(&format!("{path}/disable"), json!({})).await.body["changed"], false);
-    assert_eq!(api.post(&format!("{path}/enable"), json!({})).await.body["changed"], true);
+    assert_eq!(
+        api.post(&format!("{path}/disable"), json!({})).await.body["changed"],
+        false
+    );
+    assert_eq!(
+        api.post(&format!("{path}/enable"), json!({})).await.body["changed"],
+        true
+    );
     assert!(rp.userinfo(&access).await.is_err());
 }
 
@@ -352,16 +452,32 @@ async fn the_roles_scope_puts_roles_in_every_token_and_a_change_shows_at_refresh
     .await;
 
     let (_, discovery) = app.get_json("/.well-known/openid-configuration").await;
-    assert!(discovery["scopes_supported"].as_array().unwrap().contains(&json!("roles")));
+    assert!(
+        discovery["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("roles"))
+    );
     for claim in ["roles", "client_roles"] {
-        assert!(discovery["claims_supported"].as_array().unwrap().contains(&json!(claim)));
+        assert!(
+            discovery["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim))
+        );
     }
 
     let rp = Rp::discover(&app, &client.client_id, secret.as_deref(), CALLBACK).await;
-    let (tokens, _) = rp.sign_in_and_exchange(&app, &["openid", "roles"], "ada").await;
+    let (tokens, _) = rp
+        .sign_in_and_exchange(&app, &["openid", "roles"], "ada")
+        .await;
     let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
     assert_eq!(id["roles"], json!(["support"]), "{id}");
-    assert_eq!(id["client_roles"], json!(["editor"]), "only this client's: {id}");
+    assert_eq!(
+        id["client_roles"],
+        json!(["editor"]),
+        "only this client's: {id}"
+    );
     let access = tokens.access_token().secret().clone();
     let at = jwt_claims(&access);
     assert_eq!(at["roles"], json!(["support"]));

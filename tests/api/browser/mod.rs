@@ -8,6 +8,7 @@
 
 mod account;
 pub(crate) mod admin;
+mod admin_audit;
 mod admin_registration;
 mod lockout;
 mod logout;

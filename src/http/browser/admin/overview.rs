@@ -1,4 +1,4 @@
-//! `/admin`: counts at a glance.
+//! `/admin`: counts at a glance, and a way into each section.
 
 use axum::{
     extract::State,
@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use super::guard::{self, Chrome};
 use crate::{
     AppState,
+    audit::admin::{self, Overview},
     http::page::{PageError, render},
 };
 
@@ -17,6 +18,8 @@ use crate::{
 #[template(path = "admin/overview.html")]
 struct OverviewPage {
     chrome: Chrome,
+    counts: Overview,
+    signing_kid: String,
 }
 
 pub(super) async fn overview_page(
@@ -28,8 +31,11 @@ pub(super) async fn overview_page(
         Ok(admin) => admin,
         Err(response) => return Ok(response),
     };
+    let counts = admin::overview(&state, state.clock.now()).await?;
     let page = OverviewPage {
         chrome: Chrome::new(&session, &admin, "overview").await?,
+        counts,
+        signing_kid: state.keys.signing_kid(),
     };
     Ok(render(StatusCode::OK, &page))
 }

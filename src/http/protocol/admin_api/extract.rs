@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 
-/// A JSON body; anything else (or JSON that does not fit) is a 400 problem. Control
+/// A JSON object body; anything else (or JSON that does not fit) is a 400 problem. Control
 /// characters are for the domain's validation to refuse, with the field named.
 pub(in crate::http) struct ApiJson<T>(pub T);
 
@@ -34,7 +34,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| Problem::bad_request("the request body could not be read"))?;
-        serde_json::from_slice(&body)
+        // Every body of the API is a JSON object; an array would otherwise fill a
+        // struct by position, or leave it all defaults.
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Problem::bad_request("the body must be a JSON object"));
+        }
+        serde_json::from_value(value)
             .map(Self)
             .map_err(|e| Problem::bad_request(format!("the body is not valid: {e}")))
     }

@@ -60,7 +60,9 @@ impl From<PeopleError> for Problem {
             }
             PeopleError::Protected(why) => Problem::conflict(why),
             PeopleError::NotFound => Problem::not_found("there is no such user"),
-            PeopleError::Deleted => Problem::conflict("the account is deleted; it cannot be changed"),
+            PeopleError::Deleted => {
+                Problem::conflict("the account is deleted; it cannot be changed")
+            }
             PeopleError::Busy => Problem::unavailable(),
             PeopleError::Storage(e) => e.into(),
             e @ (PeopleError::Password(_) | PeopleError::Mail(_)) => {
