@@ -104,7 +104,7 @@ impl Grants {
         };
         let scopes = Scopes::from_stored(&stored.scope);
         let sub = user.id.to_string();
-        let roles = self.token_roles(&user, &client.client_id).await?;
+        let roles = self.token_roles(&user, &client.client_id, &scopes).await?;
         let minter = self.minter();
         let access = minter.access_token(
             &AccessSubject {

@@ -93,12 +93,17 @@ impl Grants {
     }
 
     /// The person's roles as of now, for a token minted for `client_id`: read at every
-    /// code exchange and refresh, so a change shows at the next refresh.
+    /// code exchange and refresh, so a change shows at the next refresh. Without the
+    /// `roles` scope no token carries them, so nothing is read.
     async fn token_roles(
         &self,
         user: &crate::storage::StoredUser,
         client_id: &str,
+        scopes: &super::scopes::Scopes,
     ) -> Result<super::tokens::TokenRoles, crate::storage::StorageError> {
+        if !scopes.contains(super::scopes::ROLES_SCOPE) {
+            return Ok(super::tokens::TokenRoles::default());
+        }
         Ok(super::tokens::TokenRoles {
             roles: user.roles.clone(),
             client_roles: self.store.roles.in_client(user.id, client_id).await?,

@@ -86,7 +86,7 @@ impl Grants {
         };
         let sub = user.id.to_string();
         let scope = scopes.to_string();
-        let roles = self.token_roles(&user, &client.client_id).await?;
+        let roles = self.token_roles(&user, &client.client_id, &scopes).await?;
         let minter = self.minter();
         let access = minter.access_token(
             &AccessSubject {
